@@ -1,0 +1,33 @@
+# Two commands on a fresh machine (Python 3.11 + Node.js 20+):
+#   make demo   -- set up and run relay's main job on the embedded emulator
+#   make test   -- set up and run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/relay: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/relay
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(BIN)/relay node_modules/.package-lock.json
+
+demo: setup
+	$(BIN)/relay start --local --stage demo --demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .relay

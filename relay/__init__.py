@@ -1,0 +1,3 @@
+"""relay: live local debugging of AWS Lambda functions."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,212 @@
+"""relay's command line: each command parses its options and hands over to one module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from relay import stage as stages
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Run and debug the Lambda functions of a CDK app on this machine, live.",
+)
+
+StageOpt = Annotated[
+    Optional[str],
+    typer.Option("--stage", "-s", help="Stage name (default: .relay/stage, asked once)."),
+]
+AppOpt = Annotated[
+    Optional[Path],
+    typer.Option("--app", help="Folder of the CDK app's cdk.json (default: nearest upwards)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"relay: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _stage(explicit: str | None, project: Path) -> str:
+    try:
+        return stages.resolve(explicit, project)
+    except stages.StageError as exc:
+        _fail(str(exc))
+        raise  # unreachable; keeps type checkers calm
+
+
+def _project(app_dir: Path | None) -> Path:
+    return (app_dir or stages.project_root()).resolve()
+
+
+@app.command()
+def run(
+    handler: Annotated[str, typer.Argument(help="Handler, e.g. app.handler or pkg/mod.fn")],
+    event: Annotated[
+        Optional[str], typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+    ] = None,
+    code_dir: Annotated[Path, typer.Option("--code-dir", help="Function code folder.")] = Path(
+        "."
+    ),
+    env: Annotated[
+        Optional[list[str]], typer.Option("--env", help="Environment variable K=V (repeat).")
+    ] = None,
+    layer: Annotated[
+        Optional[list[Path]], typer.Option("--layer", help="Local layer folder (repeat).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Timeout in seconds.")] = 3.0,
+    memory: Annotated[int, typer.Option("--memory", help="Memory size in MB.")] = 128,
+    watch: Annotated[bool, typer.Option("--watch", help="Re-run on every save.")] = False,
+) -> None:
+    """Run one handler locally, like `aws lambda invoke`."""
+    from relay.run import run_command
+
+    code = run_command(
+        handler=handler,
+        event=event,
+        code_dir=code_dir,
+        env=env or [],
+        layers=layer or [],
+        timeout=timeout,
+        memory=memory,
+        watch=watch,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def start(
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Use the embedded emulator instead of AWS.")
+    ] = False,
+    local_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--local-credentials", help="Run handlers with your credentials, not the role's."
+        ),
+    ] = False,
+    increase_timeout: Annotated[
+        bool, typer.Option("--increase-timeout", help="Raise stubbed timeouts to 900 s.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Run workers under debugpy.")] = False,
+    debug_port: Annotated[int, typer.Option("--debug-port", help="debugpy port.")] = 5678,
+    wait_for_debugger: Annotated[
+        bool, typer.Option("--wait-for-debugger", help="Hold invocations until attached.")
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Invoke the demo functions once ready (README).")
+    ] = False,
+) -> None:
+    """Go live: stub the app's functions and serve their invocations here."""
+    from relay.start import start_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        start_command(
+            stage=_stage(stage, project),
+            project=project,
+            local=local,
+            local_credentials=local_credentials,
+            increase_timeout=increase_timeout,
+            debug=debug or wait_for_debugger,
+            debug_port=debug_port,
+            wait_for_debugger=wait_for_debugger,
+            demo=demo,
+        )
+    )
+
+
+@app.command()
+def emulator(
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+) -> None:
+    """Run the embedded AWS emulator on its own (relay start --local attaches to it)."""
+    from relay.emulator.command import emulator_command
+
+    project = _project(app_dir)
+    raise typer.Exit(emulator_command(stage=_stage(stage, project), project=project))
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="Function name or construct path.")],
+    event: Annotated[
+        Optional[str], typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+    ] = None,
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+) -> None:
+    """Invoke a live (stubbed) function through the Lambda Invoke API."""
+    from relay.invoke import invoke_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        invoke_command(
+            function=function, event=event, stage=_stage(stage, project), project=project
+        )
+    )
+
+
+@app.command()
+def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
+    """Synthesize the app in live mode; prints the cloud assembly folder last."""
+    from relay.deploy import synth_command
+
+    project = _project(app_dir)
+    raise typer.Exit(synth_command(stage=_stage(stage, project), project=project))
+
+
+@app.command()
+def deploy(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
+    """Deploy the real code again (no stub) for the stage."""
+    from relay.deploy import deploy_command
+
+    project = _project(app_dir)
+    raise typer.Exit(deploy_command(stage=_stage(stage, project), project=project))
+
+
+@app.command()
+def remove(
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+    all_stacks: Annotated[
+        bool, typer.Option("--all", help="Also remove the stage's own stacks.")
+    ] = False,
+) -> None:
+    """Remove the stage's debug stack (and with --all its stacks)."""
+    from relay.deploy import remove_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        remove_command(stage=_stage(stage, project), project=project, all_stacks=all_stacks)
+    )
+
+
+@app.command()
+def init(
+    what: Annotated[str, typer.Argument(help="What to set up: vscode")],
+    app_dir: AppOpt = None,
+) -> None:
+    """Write editor integration (VS Code launch configurations) into the project."""
+    if what != "vscode":
+        _fail(f"unknown target '{what}': the only one is 'vscode' (relay init vscode).")
+    from relay.debug.vscode import init_vscode
+
+    raise typer.Exit(init_vscode(_project(app_dir)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="relay")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
