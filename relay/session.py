@@ -1,0 +1,98 @@
+"""`.relay/stages/<stage>/session.json`: the contract other tools (tests, editors) read.
+
+Written atomically (temp file + rename) so a reader never sees half a file. It holds
+endpoints and names only — never credentials or environment values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class SessionFunction:
+    path: str
+    function_name: str
+    function_url: str | None
+    handler: str
+    code_dir: str
+
+
+@dataclass
+class Session:
+    stage: str
+    mode: str  # "local" or "aws"
+    websocket_url: str
+    connections_endpoint: str
+    region: str
+    connection_id: str | None = None
+    lambda_endpoint: str | None = None
+    functions: list[SessionFunction] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Session:
+        functions = [SessionFunction(**f) for f in data.get("functions", [])]
+        return cls(**{**data, "functions": functions})
+
+    def find(self, name: str) -> SessionFunction | None:
+        """Match a function by name, construct path, or the last part of its path."""
+        for fn in self.functions:
+            if name in (fn.function_name, fn.path) or fn.path.rsplit("/", 1)[-1] == name:
+                return fn
+        return None
+
+
+def stage_dir(project: Path, stage: str) -> Path:
+    return project / ".relay" / "stages" / stage
+
+
+def session_path(project: Path, stage: str) -> Path:
+    return stage_dir(project, stage) / "session.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(project: Path, session: Session) -> Path:
+    path = session_path(project, session.stage)
+    write_json_atomic(path, session.to_json())
+    return path
+
+
+def load(project: Path, stage: str) -> Session:
+    """Read the live session of a stage; the error says how to start one."""
+    path = session_path(project, stage)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SessionError(
+            f"stage '{stage}' is not live here ({path} does not exist). "
+            f"Start it with: relay start --stage {stage}"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise SessionError(
+            f"{path} is not valid JSON ({exc}). Restart with: relay start --stage {stage}"
+        ) from None
+    return Session.from_json(data)
+
+
+class SessionError(Exception):
+    """The stage has no usable session file."""
