@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ app = typer.Typer(
 )
 
 StageOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--stage", "-s", help="Stage name (default: .relay/stage, asked once)."),
 ]
 AppOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--app", help="Folder of the CDK app's cdk.json (default: nearest upwards)."),
 ]
 
@@ -48,16 +48,14 @@ def _project(app_dir: Path | None) -> Path:
 def run(
     handler: Annotated[str, typer.Argument(help="Handler, e.g. app.handler or pkg/mod.fn")],
     event: Annotated[
-        Optional[str], typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+        str | None, typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
     ] = None,
-    code_dir: Annotated[Path, typer.Option("--code-dir", help="Function code folder.")] = Path(
-        "."
-    ),
+    code_dir: Annotated[Path, typer.Option("--code-dir", help="Function code folder.")] = Path("."),
     env: Annotated[
-        Optional[list[str]], typer.Option("--env", help="Environment variable K=V (repeat).")
+        list[str] | None, typer.Option("--env", help="Environment variable K=V (repeat).")
     ] = None,
     layer: Annotated[
-        Optional[list[Path]], typer.Option("--layer", help="Local layer folder (repeat).")
+        list[Path] | None, typer.Option("--layer", help="Local layer folder (repeat).")
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Timeout in seconds.")] = 3.0,
     memory: Annotated[int, typer.Option("--memory", help="Memory size in MB.")] = 128,
@@ -139,7 +137,7 @@ def emulator(
 def invoke(
     function: Annotated[str, typer.Argument(help="Function name or construct path.")],
     event: Annotated[
-        Optional[str], typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+        str | None, typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
     ] = None,
     stage: StageOpt = None,
     app_dir: AppOpt = None,

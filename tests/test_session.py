@@ -1,0 +1,100 @@
+"""session.json: the contract other tools read; never holds secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from relay import session as sessions
+
+
+def _session() -> sessions.Session:
+    return sessions.Session(
+        stage="alice",
+        mode="local",
+        websocket_url="ws://127.0.0.1:4510/alice",
+        connections_endpoint="http://127.0.0.1:4510/alice",
+        region="us-east-1",
+        connection_id="abc=",
+        lambda_endpoint="http://127.0.0.1:4511",
+        functions=[
+            sessions.SessionFunction(
+                path="Demo-alice/Hello",
+                function_name="Demo-alice-Hello",
+                function_url="http://127.0.0.1:4512/",
+                handler="app.handler",
+                code_dir="/src/hello",
+            )
+        ],
+    )
+
+
+def test_round_trip_and_exact_keys(tmp_path: Path) -> None:
+    path = sessions.save(tmp_path, _session())
+    assert path == tmp_path / ".relay" / "stages" / "alice" / "session.json"
+    data = json.loads(path.read_text())
+    assert set(data) == {
+        "stage",
+        "mode",
+        "websocket_url",
+        "connections_endpoint",
+        "connection_id",
+        "lambda_endpoint",
+        "region",
+        "functions",
+    }
+    assert data["functions"][0] == {
+        "path": "Demo-alice/Hello",
+        "function_name": "Demo-alice-Hello",
+        "function_url": "http://127.0.0.1:4512/",
+        "handler": "app.handler",
+        "code_dir": "/src/hello",
+    }
+    assert sessions.load(tmp_path, "alice") == _session()
+
+
+def test_find_by_name_path_or_short_name() -> None:
+    s = _session()
+    assert s.find("Demo-alice-Hello") is s.functions[0]
+    assert s.find("Demo-alice/Hello") is s.functions[0]
+    assert s.find("Hello") is s.functions[0]
+    assert s.find("Nope") is None
+
+
+def test_missing_session_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(sessions.SessionError, match="relay start --stage bob"):
+        sessions.load(tmp_path, "bob")
+
+
+def test_corrupt_session_says_how_to_recover(tmp_path: Path) -> None:
+    path = sessions.session_path(tmp_path, "alice")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(sessions.SessionError, match="not valid JSON"):
+        sessions.load(tmp_path, "alice")
+
+
+def test_invoke_without_live_stage_exits_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relay",
+            "invoke",
+            "Hello",
+            "--stage",
+            "bob",
+            "--app",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "stage 'bob' is not live here" in proc.stderr
+    assert "relay start --stage bob" in proc.stderr
