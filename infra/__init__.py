@@ -1,0 +1,1 @@
+"""CDK constructs relay deploys: the per-stage DebugStack, the live Aspect, the demo app."""

@@ -1,0 +1,210 @@
+"""The per-stage debug stack: the WebSocket gateway, connection table and overflow bucket.
+
+One stack per stage (``relay-<stage>-debug``) so that developers sharing an account never
+share a gateway, and so that ``relay remove`` can delete a stage's plumbing on its own.
+At rest it costs nothing but storage (on-demand table, empty bucket, idle API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct, IConstruct
+
+#: CloudFormation output keys; relay/deploy.py and the emulator read them by these names.
+OUTPUT_WEBSOCKET_URL = "WebSocketUrl"
+OUTPUT_CONNECTIONS_ENDPOINT = "ConnectionsEndpoint"
+OUTPUT_TABLE = "ConnectionTable"
+OUTPUT_BUCKET = "OverflowBucket"
+OUTPUT_API_ID = "ApiId"
+OUTPUT_EXECUTE_API_ARN = "ExecuteApiArn"
+OUTPUT_REGION = "Region"
+
+#: TTL attribute the connect handler writes (epoch seconds) so stale connections vanish.
+TTL_ATTRIBUTE = "expires_at"
+#: Overflow objects are single-use message bodies; one day is ample for any invocation.
+OVERFLOW_EXPIRY = cdk.Duration.days(1)
+
+Customize = Callable[[cdk.Stack], None]
+
+
+def debug_stack_name(stage: str) -> str:
+    """Stack names carry the stage so each developer's plumbing is their own."""
+    return f"relay-{stage}-debug"
+
+
+class DebugStack(cdk.Stack):
+    """API Gateway WebSocket API (IAM on ``$connect``), connection table, overflow bucket.
+
+    ``customize`` runs last with the finished stack, so a team can add what its account
+    requires to everything in it: ``Tags.of(stack).add(...)``,
+    ``iam.PermissionsBoundary.of(stack).apply(...)``, or an Aspect such as
+    :class:`RolePath`. :func:`customize_from_context` builds one from ``cdk.json``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str | None = None,
+        *,
+        stage: str,
+        stub_code: Path | str,
+        customize: Customize | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(
+            scope,
+            id or debug_stack_name(stage),
+            description=f"relay debug plumbing for stage {stage} (WebSocket API, table, bucket)",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.stage_name = stage
+
+        self.table = dynamodb.Table(
+            self,
+            "Connections",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=False
+            ),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "Overflow",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-overflow", expiration=OVERFLOW_EXPIRY)],
+            auto_delete_objects=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+        self.connect_handler = lambda_.Function(
+            self,
+            "ConnectHandler",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="connect.handler",
+            code=lambda_.Code.from_asset(str(stub_code)),
+            timeout=cdk.Duration.seconds(10),
+            memory_size=256,
+            description=f"relay $connect/$disconnect/$default for stage {stage}",
+            environment={"RELAY_TABLE": self.table.table_name, "RELAY_STAGE": stage},
+        )
+        integration = integrations.WebSocketLambdaIntegration(
+            "ConnectIntegration", self.connect_handler
+        )
+        self.api = apigw.WebSocketApi(
+            self,
+            "Gateway",
+            api_name=f"relay-{stage}",
+            description=f"relay live gateway for stage {stage}",
+            connect_route_options=apigw.WebSocketRouteOptions(
+                integration=integration, authorizer=authorizers.WebSocketIamAuthorizer()
+            ),
+            disconnect_route_options=apigw.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "DisconnectIntegration", self.connect_handler
+                )
+            ),
+            default_route_options=apigw.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "DefaultIntegration", self.connect_handler
+                )
+            ),
+        )
+        self.ws_stage = apigw.WebSocketStage(
+            self, "Stage", web_socket_api=self.api, stage_name=stage, auto_deploy=True
+        )
+        self.connections_endpoint = (
+            f"https://{self.api.api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}"
+        )
+        self.execute_api_arn = self.format_arn(service="execute-api", resource=self.api.api_id)
+        self.connect_handler.add_environment(
+            "RELAY_CONNECTIONS_ENDPOINT", self.connections_endpoint
+        )
+        self.table.grant_read_write_data(self.connect_handler)
+        # The handler answers `hello` and tells a replaced client so: @connections POST/DELETE.
+        self.ws_stage.grant_management_api_access(self.connect_handler)
+
+        outputs = {
+            OUTPUT_WEBSOCKET_URL: self.ws_stage.url,
+            OUTPUT_CONNECTIONS_ENDPOINT: self.connections_endpoint,
+            OUTPUT_TABLE: self.table.table_name,
+            OUTPUT_BUCKET: self.bucket.bucket_name,
+            OUTPUT_API_ID: self.api.api_id,
+            OUTPUT_EXECUTE_API_ARN: self.execute_api_arn,
+            OUTPUT_REGION: self.region,
+        }
+        for key, value in outputs.items():
+            cdk.CfnOutput(self, key, value=value)
+
+        if customize is not None:
+            customize(self)
+
+
+@jsii.implements(cdk.IAspect)
+class RolePath:
+    """Aspect: put every IAM role under a path (some organisations require ``/team/``)."""
+
+    def __init__(self, path: str) -> None:
+        if not (path.startswith("/") and path.endswith("/")):
+            raise ValueError(f"role path '{path}' must start and end with '/' (e.g. /dev/)")
+        self.path = path
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, iam.CfnRole):
+            node.path = self.path
+
+
+def customize_from_context(settings: dict[str, object] | None) -> Customize | None:
+    """Build a customize hook from the ``relay`` key of ``cdk.json`` context.
+
+    ``{"tags": {"team": "x"}, "permissionsBoundary": "name-or-arn", "rolePath": "/dev/"}``
+    lets an enterprise apply its rules with no code.
+    """
+    if not settings:
+        return None
+    unknown = set(settings) - {"tags", "permissionsBoundary", "rolePath"}
+    if unknown:
+        raise ValueError(
+            f"unknown relay settings in cdk.json context: {sorted(unknown)}; "
+            "known: tags, permissionsBoundary, rolePath"
+        )
+
+    def apply(stack: cdk.Stack) -> None:
+        tags = settings.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise ValueError("relay.tags in cdk.json context must be an object of strings")
+        for key, value in tags.items():
+            cdk.Tags.of(stack).add(str(key), str(value))
+        boundary = settings.get("permissionsBoundary")
+        if boundary:
+            boundary = str(boundary)
+            policy = (
+                iam.ManagedPolicy.from_managed_policy_arn(stack, "RelayBoundary", boundary)
+                if boundary.startswith("arn:")
+                else iam.ManagedPolicy.from_managed_policy_name(stack, "RelayBoundary", boundary)
+            )
+            iam.PermissionsBoundary.of(stack).apply(policy)
+        role_path = settings.get("rolePath")
+        if role_path:
+            cdk.Aspects.of(stack).add(RolePath(str(role_path)))
+
+    return apply
