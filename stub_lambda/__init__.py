@@ -1,0 +1,1 @@
+"""Code that runs in AWS in place of each function (see relay/stub_asset.py for the asset)."""

@@ -1,0 +1,161 @@
+"""``$connect`` / ``$disconnect`` / ``$default`` of relay's API Gateway WebSocket API.
+
+Keeps the connection table (DynamoDB, ``RELAY_TABLE``, hash key ``pk``) that lets a stub find
+its stage's relay client on a cold start. Only the cold path comes here: a warm stub posts to
+the client directly. Items:
+
+- ``conn#<connection id>``: ``role`` (stub or client), ``stage``, ``ttl``
+- ``client#<stage>``: ``connection_id`` of the stage's newest client, ``ttl``
+
+The newest client of a stage wins; the one it replaces is told so with a ``replaced`` message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from typing import Any
+
+try:  # in the stub asset, protocol.py is a sibling module
+    import protocol
+except ModuleNotFoundError:  # in relay's own source tree
+    from relay import protocol  # type: ignore[no-redef]
+
+# Connections live at most 2 h in API Gateway; the TTL only sweeps up missed $disconnects.
+TTL_SECONDS = 3 * 3600
+STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+_clients: dict[str, Any] = {}
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point for all three routes."""
+    request = event.get("requestContext") or {}
+    route = request.get("routeKey")
+    connection_id = request.get("connectionId")
+    if not isinstance(connection_id, str) or not connection_id:
+        return _reply(400, "relay: event has no requestContext.connectionId")
+    if route == "$connect":
+        return _connect(event, connection_id)
+    if route == "$disconnect":
+        _disconnect(connection_id)
+        return _reply(200, "bye")
+    return _message(event, connection_id)
+
+
+def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    query = event.get("queryStringParameters") or {}
+    role, stage = query.get("role"), query.get("stage")
+    if role not in protocol.ROLES:
+        return _reply(400, f"relay: query parameter role must be stub or client, not {role!r}")
+    if not isinstance(stage, str) or not STAGE_PATTERN.match(stage):
+        return _reply(
+            400,
+            f"relay: query parameter stage {stage!r} is not a stage name "
+            "(letters, digits, - and _, at most 64)",
+        )
+    table = _table()
+    expires = int(time.time()) + TTL_SECONDS
+    table.put_item(
+        Item={"pk": f"conn#{connection_id}", "role": role, "stage": stage, "ttl": expires}
+    )
+    if role == "client":
+        old = table.put_item(
+            Item={"pk": f"client#{stage}", "connection_id": connection_id, "ttl": expires},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+        previous = old.get("connection_id")
+        if previous and previous != connection_id:
+            table.delete_item(Key={"pk": f"conn#{previous}"})
+            _post(event, previous, protocol.Replaced(stage=stage, by=connection_id))
+    return _reply(200, "connected")
+
+
+def _disconnect(connection_id: str) -> None:
+    table = _table()
+    record = table.delete_item(Key={"pk": f"conn#{connection_id}"}, ReturnValues="ALL_OLD").get(
+        "Attributes", {}
+    )
+    if record.get("role") != "client":
+        return
+    # Only if this connection is still the stage's client (not already replaced).
+    with contextlib.suppress(table.meta.client.exceptions.ConditionalCheckFailedException):
+        table.delete_item(
+            Key={"pk": f"client#{record['stage']}"},
+            ConditionExpression="connection_id = :me",
+            ExpressionAttributeValues={":me": connection_id},
+        )
+
+
+def _message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    try:
+        message = protocol.decode(event.get("body") or "")
+    except protocol.ProtocolError as exc:
+        print(f"relay: ignored a message from connection {connection_id}: {exc}")
+        return _reply(400, f"relay: {exc}")
+    if isinstance(message, protocol.Hello):
+        item = (
+            _table()
+            .get_item(Key={"pk": f"client#{message.stage}"}, ConsistentRead=True)
+            .get("Item", {})
+        )
+        client_id = item.get("connection_id")
+        if client_id is not None and float(item.get("ttl", 0)) < time.time():
+            client_id = None  # expired: DynamoDB's TTL sweep may lag by hours
+        welcome = protocol.Welcome(
+            stage=message.stage, connection_id=connection_id, client_id=client_id
+        )
+        _post(event, connection_id, welcome)
+        return _reply(200, "welcome")
+    if isinstance(message, protocol.Ping):
+        return _reply(200, "pong")  # receiving it was the point: the idle timer restarts
+    print(f"relay: ignored a {message.type} message on $default from {connection_id}")
+    return _reply(400, f"relay: {message.type} messages are not handled on $default")
+
+
+def _post(event: dict[str, Any], connection_id: str, message: protocol.Message) -> bool:
+    """PostToConnection; False when the connection is already gone (410)."""
+    client = _management_client(_endpoint(event))
+    try:
+        client.post_to_connection(ConnectionId=connection_id, Data=protocol.encode_bytes(message))
+    except client.exceptions.GoneException:
+        return False
+    return True
+
+
+def _endpoint(event: dict[str, Any]) -> str:
+    configured = os.environ.get("RELAY_CONNECTIONS_ENDPOINT")
+    if configured:
+        return configured
+    request = event.get("requestContext") or {}
+    return f"https://{request.get('domainName')}/{request.get('stage')}"
+
+
+def _management_client(endpoint: str) -> Any:
+    client = _clients.get(endpoint)
+    if client is None:
+        import boto3
+
+        client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+        _clients[endpoint] = client
+    return client
+
+
+def _table() -> Any:
+    name = os.environ.get("RELAY_TABLE")
+    if not name:
+        raise RuntimeError("relay: RELAY_TABLE is not set; redeploy with `relay start`")
+    table = _clients.get(f"table:{name}")
+    if table is None:
+        import boto3
+
+        table = boto3.resource("dynamodb").Table(name)
+        _clients[f"table:{name}"] = table
+    return table
+
+
+def _reply(status: int, body: str) -> dict[str, Any]:
+    return {"statusCode": status, "body": json.dumps({"message": body})}

@@ -1,0 +1,150 @@
+"""The $connect/$disconnect/$default handler: moto's DynamoDB, a recording @connections."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from relay import protocol
+from stub_lambda import connect
+
+if TYPE_CHECKING:
+    from conftest import Connections
+
+
+def _event(route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE"),
+            "connectionId": connection_id,
+            "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+            "stage": "live",
+            "identity": {"sourceIp": "127.0.0.1", "userArn": "arn:aws:iam::123456789012:user/dev"},
+        },
+        "isBase64Encoded": False,
+    }
+    event.update(extra)
+    return event
+
+
+def _connect(connection_id: str, role: str, stage: str) -> dict[str, Any]:
+    return connect.handler(
+        _event("$connect", connection_id, queryStringParameters={"role": role, "stage": stage})
+    )
+
+
+def _hello(connection_id: str, role: str, stage: str) -> dict[str, Any]:
+    body = protocol.encode(protocol.Hello(role=role, stage=stage))
+    return connect.handler(_event("$default", connection_id, body=body))
+
+
+def _items(table: str) -> dict[str, dict[str, Any]]:
+    items = boto3.resource("dynamodb").Table(table).scan()["Items"]
+    return {item["pk"]: item for item in items}
+
+
+def test_connect_records_role_stage_and_ttl(relay_table: str, connections: Connections) -> None:
+    assert _connect("stub-1", "stub", "alice")["statusCode"] == 200
+    assert _connect("client-1", "client", "alice")["statusCode"] == 200
+    items = _items(relay_table)
+    assert items["conn#stub-1"]["role"] == "stub"
+    assert items["conn#stub-1"]["stage"] == "alice"
+    assert items["conn#client-1"]["role"] == "client"
+    assert items["client#alice"]["connection_id"] == "client-1"
+    ttl = int(items["client#alice"]["ttl"])
+    assert time.time() + 2 * 3600 < ttl <= time.time() + connect.TTL_SECONDS + 5
+    assert connections.posts == []  # the first client replaces nobody
+
+
+def test_hello_from_stub_is_answered_with_both_connection_ids(
+    relay_table: str, connections: Connections
+) -> None:
+    _connect("client-1", "client", "alice")
+    _connect("stub-1", "stub", "alice")
+    assert _hello("stub-1", "stub", "alice")["statusCode"] == 200
+    assert connections.messages("stub-1") == [
+        {
+            "v": 1,
+            "type": "welcome",
+            "stage": "alice",
+            "connection_id": "stub-1",
+            "client_id": "client-1",
+        }
+    ]
+
+
+def test_hello_without_client_says_none(relay_table: str, connections: Connections) -> None:
+    _connect("client-bob", "client", "bob")  # another stage's client must not be used
+    _connect("stub-1", "stub", "alice")
+    _hello("stub-1", "stub", "alice")
+    (welcome,) = connections.messages("stub-1")
+    assert welcome["client_id"] is None
+
+
+def test_new_client_replaces_old_one(relay_table: str, connections: Connections) -> None:
+    _connect("client-1", "client", "alice")
+    _connect("client-2", "client", "alice")
+    assert connections.messages("client-1") == [
+        {"v": 1, "type": "replaced", "stage": "alice", "by": "client-2"}
+    ]
+    items = _items(relay_table)
+    assert "conn#client-1" not in items
+    assert items["client#alice"]["connection_id"] == "client-2"
+    # The replaced client's late $disconnect must not remove its successor.
+    connect.handler(_event("$disconnect", "client-1"))
+    assert _items(relay_table)["client#alice"]["connection_id"] == "client-2"
+
+
+def test_replacing_a_client_that_is_already_gone(
+    relay_table: str, connections: Connections
+) -> None:
+    _connect("client-1", "client", "alice")
+    connections.gone.add("client-1")
+    assert _connect("client-2", "client", "alice")["statusCode"] == 200
+    assert _items(relay_table)["client#alice"]["connection_id"] == "client-2"
+
+
+def test_disconnect_of_the_current_client_clears_the_stage(
+    relay_table: str, connections: Connections
+) -> None:
+    _connect("client-1", "client", "alice")
+    _connect("stub-1", "stub", "alice")
+    connect.handler(_event("$disconnect", "client-1"))
+    connect.handler(_event("$disconnect", "stub-1"))
+    assert _items(relay_table) == {}
+    _hello("stub-2", "stub", "alice")
+    assert connections.messages("stub-2")[0]["client_id"] is None
+
+
+def test_bad_connect_parameters_are_rejected_clearly(
+    relay_table: str, connections: Connections
+) -> None:
+    reply = _connect("x", "admin", "alice")
+    assert reply["statusCode"] == 400
+    assert "role must be stub or client, not 'admin'" in json.loads(reply["body"])["message"]
+    reply = connect.handler(_event("$connect", "x", queryStringParameters=None))
+    assert reply["statusCode"] == 400
+    reply = _connect("x", "client", "../etc")
+    assert reply["statusCode"] == 400
+    assert "is not a stage name" in json.loads(reply["body"])["message"]
+    assert _items(relay_table) == {}
+
+
+def test_garbage_on_default_is_rejected_and_handler_keeps_serving(
+    relay_table: str, connections: Connections, capsys: Any
+) -> None:
+    reply = connect.handler(_event("$default", "stub-1", body="not json"))
+    assert reply["statusCode"] == 400
+    assert "message is not JSON" in json.loads(reply["body"])["message"]
+    assert "ignored a message from connection stub-1" in capsys.readouterr().out
+    reply = connect.handler(_event("$default", "stub-1", body='{"v": 9, "type": "hello"}'))
+    assert "upgrade relay" in json.loads(reply["body"])["message"]
+    ping = connect.handler(_event("$default", "c", body=protocol.encode(protocol.Ping("n"))))
+    assert ping["statusCode"] == 200
+    _connect("client-1", "client", "alice")
+    _hello("stub-1", "stub", "alice")
+    assert connections.messages("stub-1")[0]["client_id"] == "client-1"
