@@ -2,10 +2,11 @@
 
 Keeps the connection table (DynamoDB, ``RELAY_TABLE``, hash key ``pk``) that lets a stub find
 its stage's relay client on a cold start. Only the cold path comes here: a warm stub posts to
-the client directly. Items:
+the client directly. Items (hash key ``pk``, range key ``sk``, TTL attribute ``expires_at``,
+as ``infra/debug_stack.py`` creates the table):
 
-- ``conn#<connection id>``: ``role`` (stub or client), ``stage``, ``ttl``
-- ``client#<stage>``: ``connection_id`` of the stage's newest client, ``ttl``
+- ``pk=conn#<connection id>, sk=connection``: ``role`` (stub or client), ``stage``
+- ``pk=stage#<stage>, sk=client``: ``connection_id`` of the stage's newest client
 
 The newest client of a stage wins; the one it replaces is told so with a ``replaced`` message.
 """
@@ -26,6 +27,7 @@ except ModuleNotFoundError:  # in relay's own source tree
 
 # Connections live at most 2 h in API Gateway; the TTL only sweeps up missed $disconnects.
 TTL_SECONDS = 3 * 3600
+TTL_ATTRIBUTE = "expires_at"
 STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 _clients: dict[str, Any] = {}
@@ -60,23 +62,31 @@ def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
     table = _table()
     expires = int(time.time()) + TTL_SECONDS
     table.put_item(
-        Item={"pk": f"conn#{connection_id}", "role": role, "stage": stage, "ttl": expires}
+        Item={**_conn_key(connection_id), "role": role, "stage": stage, TTL_ATTRIBUTE: expires}
     )
     if role == "client":
         old = table.put_item(
-            Item={"pk": f"client#{stage}", "connection_id": connection_id, "ttl": expires},
+            Item={**_client_key(stage), "connection_id": connection_id, TTL_ATTRIBUTE: expires},
             ReturnValues="ALL_OLD",
         ).get("Attributes", {})
         previous = old.get("connection_id")
         if previous and previous != connection_id:
-            table.delete_item(Key={"pk": f"conn#{previous}"})
+            table.delete_item(Key=_conn_key(previous))
             _post(event, previous, protocol.Replaced(stage=stage, by=connection_id))
     return _reply(200, "connected")
 
 
+def _conn_key(connection_id: str) -> dict[str, str]:
+    return {"pk": f"conn#{connection_id}", "sk": "connection"}
+
+
+def _client_key(stage: str) -> dict[str, str]:
+    return {"pk": f"stage#{stage}", "sk": "client"}
+
+
 def _disconnect(connection_id: str) -> None:
     table = _table()
-    record = table.delete_item(Key={"pk": f"conn#{connection_id}"}, ReturnValues="ALL_OLD").get(
+    record = table.delete_item(Key=_conn_key(connection_id), ReturnValues="ALL_OLD").get(
         "Attributes", {}
     )
     if record.get("role") != "client":
@@ -84,7 +94,7 @@ def _disconnect(connection_id: str) -> None:
     # Only if this connection is still the stage's client (not already replaced).
     with contextlib.suppress(table.meta.client.exceptions.ConditionalCheckFailedException):
         table.delete_item(
-            Key={"pk": f"client#{record['stage']}"},
+            Key=_client_key(record["stage"]),
             ConditionExpression="connection_id = :me",
             ExpressionAttributeValues={":me": connection_id},
         )
@@ -98,12 +108,10 @@ def _message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         return _reply(400, f"relay: {exc}")
     if isinstance(message, protocol.Hello):
         item = (
-            _table()
-            .get_item(Key={"pk": f"client#{message.stage}"}, ConsistentRead=True)
-            .get("Item", {})
+            _table().get_item(Key=_client_key(message.stage), ConsistentRead=True).get("Item", {})
         )
         client_id = item.get("connection_id")
-        if client_id is not None and float(item.get("ttl", 0)) < time.time():
+        if client_id is not None and float(item.get(TTL_ATTRIBUTE, 0)) < time.time():
             client_id = None  # expired: DynamoDB's TTL sweep may lag by hours
         welcome = protocol.Welcome(
             stage=message.stage, connection_id=connection_id, client_id=client_id

@@ -39,12 +39,18 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
 
 @pytest.fixture
 def relay_table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh connection table with the schema documented in docs/architecture.md."""
+    """A fresh connection table with the schema of infra/debug_stack.py."""
     name = f"relay-{uuid.uuid4().hex[:8]}"
     boto3.client("dynamodb").create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("RELAY_TABLE", name)

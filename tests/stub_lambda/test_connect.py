@@ -44,18 +44,18 @@ def _hello(connection_id: str, role: str, stage: str) -> dict[str, Any]:
 
 def _items(table: str) -> dict[str, dict[str, Any]]:
     items = boto3.resource("dynamodb").Table(table).scan()["Items"]
-    return {item["pk"]: item for item in items}
+    return {f"{item['pk']}/{item['sk']}": item for item in items}
 
 
 def test_connect_records_role_stage_and_ttl(relay_table: str, connections: Connections) -> None:
     assert _connect("stub-1", "stub", "alice")["statusCode"] == 200
     assert _connect("client-1", "client", "alice")["statusCode"] == 200
     items = _items(relay_table)
-    assert items["conn#stub-1"]["role"] == "stub"
-    assert items["conn#stub-1"]["stage"] == "alice"
-    assert items["conn#client-1"]["role"] == "client"
-    assert items["client#alice"]["connection_id"] == "client-1"
-    ttl = int(items["client#alice"]["ttl"])
+    assert items["conn#stub-1/connection"]["role"] == "stub"
+    assert items["conn#stub-1/connection"]["stage"] == "alice"
+    assert items["conn#client-1/connection"]["role"] == "client"
+    assert items["stage#alice/client"]["connection_id"] == "client-1"
+    ttl = int(items["stage#alice/client"][connect.TTL_ATTRIBUTE])
     assert time.time() + 2 * 3600 < ttl <= time.time() + connect.TTL_SECONDS + 5
     assert connections.posts == []  # the first client replaces nobody
 
@@ -92,11 +92,11 @@ def test_new_client_replaces_old_one(relay_table: str, connections: Connections)
         {"v": 1, "type": "replaced", "stage": "alice", "by": "client-2"}
     ]
     items = _items(relay_table)
-    assert "conn#client-1" not in items
-    assert items["client#alice"]["connection_id"] == "client-2"
+    assert "conn#client-1/connection" not in items
+    assert items["stage#alice/client"]["connection_id"] == "client-2"
     # The replaced client's late $disconnect must not remove its successor.
     connect.handler(_event("$disconnect", "client-1"))
-    assert _items(relay_table)["client#alice"]["connection_id"] == "client-2"
+    assert _items(relay_table)["stage#alice/client"]["connection_id"] == "client-2"
 
 
 def test_replacing_a_client_that_is_already_gone(
@@ -105,7 +105,7 @@ def test_replacing_a_client_that_is_already_gone(
     _connect("client-1", "client", "alice")
     connections.gone.add("client-1")
     assert _connect("client-2", "client", "alice")["statusCode"] == 200
-    assert _items(relay_table)["client#alice"]["connection_id"] == "client-2"
+    assert _items(relay_table)["stage#alice/client"]["connection_id"] == "client-2"
 
 
 def test_disconnect_of_the_current_client_clears_the_stage(
