@@ -1,0 +1,109 @@
+"""`relay start --debug`: debugpy in relay's main process, following every worker it spawns.
+
+relay's workers are sub-processes started from `sys.executable`; with `subProcess: true`
+debugpy injects itself into each of them and announces it to an attached client (VS Code's
+"Attach to relay"), so one attach covers every worker, including those a hot reload starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+from relay.debug.options import ENV_VAR, DebugOptions
+from relay.debug.presence import PresenceServer
+
+
+class DebugStartError(RuntimeError):
+    """debugpy could not listen; the message says what to do instead."""
+
+
+@dataclass
+class DebugSession:
+    """The running debug listener of this process (there is at most one)."""
+
+    options: DebugOptions
+    address: tuple[str, int]
+    presence: PresenceServer
+
+    def client_attached(self) -> bool:
+        """True while a debugger is attached and has finished configuring (breakpoints set)."""
+        return self.presence.attached.is_set()
+
+    def wait_for_client(self, timeout: float | None = None) -> bool:
+        return self.presence.attached.wait(timeout)
+
+    def worker_value(self) -> str:
+        """Value of RELAY_DEBUG for a worker: where to learn the attach state, and the mode."""
+        host, port = self.presence.address
+        return f"{host}:{port}" + (";wait" if self.options.wait_for_debugger else "")
+
+
+_session: DebugSession | None = None
+_lock = threading.Lock()
+
+
+def enable(options: DebugOptions) -> DebugSession:
+    """Start debugpy on options.host:port, before any worker is spawned.
+
+    Idempotent for the same options (the CLI and the runtime may both call it). Sets
+    RELAY_DEBUG in this process's environment to `worker_value()` so a runtime that copies it
+    into a worker's environment gives the worker the live attach state.
+    """
+    global _session
+    with _lock:
+        if _session is not None:
+            if _session.options != options:
+                raise DebugStartError(
+                    f"debugpy is already listening on {_session.address[0]}:"
+                    f"{_session.address[1]} in this process; it cannot move to "
+                    f"{options.host}:{options.port}"
+                )
+            return _session
+        if options.host not in ("127.0.0.1", "localhost", "::1"):
+            raise DebugStartError(
+                f"refusing to listen for a debugger on {options.host}: a debugger runs any "
+                "code it is sent, so relay listens on loopback (127.0.0.1) only"
+            )
+        import debugpy
+
+        debugpy.configure(subProcess=True)
+        try:
+            address = debugpy.listen((options.host, options.port))
+        except RuntimeError as exc:
+            raise DebugStartError(
+                f"cannot listen for a debugger on {options.host}:{options.port} ({exc}); "
+                "is another `relay start --debug` or debug session using it? "
+                "Pass --debug-port with a free port and attach to that one."
+            ) from exc
+        # relay's own event loop is not what the user debugs; untraced, it stays fast.
+        debugpy.trace_this_thread(False)
+        presence = PresenceServer(debugpy.is_client_connected, debugpy.wait_for_client)
+        _session = DebugSession(
+            options=options, address=(address[0], address[1]), presence=presence
+        )
+        os.environ[ENV_VAR] = _session.worker_value()
+        return _session
+
+
+def current() -> DebugSession | None:
+    """The session started by enable() in this process, if any."""
+    return _session
+
+
+def announce(session: DebugSession) -> None:
+    """One line on stderr telling the user where to attach."""
+    host, port = session.address
+    held = (
+        " Invocations wait until a debugger is attached (--wait-for-debugger)."
+        if session.options.wait_for_debugger
+        else ""
+    )
+    print(
+        f"relay: debugger listening on {host}:{port}; attach with VS Code's "
+        f'"Attach to relay" (port {port}).{held}',
+        file=sys.stderr,
+        flush=True,
+    )
