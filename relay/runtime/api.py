@@ -1,0 +1,172 @@
+"""The Lambda Runtime API (2018-06-01) as an asyncio protocol, one listening port per worker.
+
+A port per worker tells us which execution environment is calling without trusting anything
+the runtime client sends. Each response is written in one ``transport.write`` (asyncio sets
+TCP_NODELAY), which avoids the ~40 ms Nagle/delayed-ACK stall of split writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol
+
+PREFIX = "/2018-06-01/runtime/"
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class RuntimeApiHandler(Protocol):
+    """What the server asks of the worker it serves."""
+
+    def on_next(self, conn: RuntimeApiConnection) -> None:
+        """The runtime is ready; answer with ``conn.send_event`` when there is work."""
+
+    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
+
+    def on_error(
+        self, request_id: str, body: bytes, error_type: str | None
+    ) -> tuple[int, bytes]: ...
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]: ...
+
+    def on_connection_lost(self, conn: RuntimeApiConnection) -> None: ...
+
+
+_REASONS = {
+    100: "Continue",
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+}
+
+
+def http_response(
+    status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> bytes:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    if headers:
+        head.extend(f"{k}: {v}" for k, v in headers.items())
+    head.append("Content-Type: application/json")
+    head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _status_body(message: str, error_type: str) -> bytes:
+    return (f'{{"errorMessage":"{message}","errorType":"{error_type}"}}').encode()
+
+
+class RuntimeApiConnection(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection from a runtime client."""
+
+    def __init__(self, handler: RuntimeApiHandler) -> None:
+        self._handler = handler
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._sent_continue = False
+        self.waiting_next = False
+
+    # asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._handler.on_connection_lost(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while self._transport is not None and self._parse_one():
+            pass
+
+    # API ---------------------------------------------------------------------------
+    @property
+    def open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def send_event(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Answer the pending ``/next`` with an invocation; False if the runtime hung up."""
+        if not self.open or not self.waiting_next:
+            return False
+        self.waiting_next = False
+        assert self._transport is not None
+        self._transport.write(http_response(200, body, headers))
+        return True
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    # parsing ------------------------------------------------------------------------
+    def _parse_one(self) -> bool:
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > MAX_HEADER_BYTES:
+                self._reply(400, _status_body("Headers too large", "InvalidRequest"))
+                self.close()
+            return False
+        head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
+        try:
+            method, target, _version = head[0].split(" ", 2)
+        except ValueError:
+            self._reply(400, _status_body("Malformed request line", "InvalidRequest"))
+            self.close()
+            return False
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        if len(self._buffer) < end + 4 + length:
+            if headers.get("expect", "").lower() == "100-continue" and not self._sent_continue:
+                self._sent_continue = True
+                assert self._transport is not None
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return False
+        body = bytes(self._buffer[end + 4 : end + 4 + length])
+        del self._buffer[: end + 4 + length]
+        self._sent_continue = False
+        self._dispatch(method, target, headers, body)
+        return True
+
+    def _reply(self, status: int, body: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(http_response(status, body))
+
+    def _dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        path = target.split("?", 1)[0]
+        if not path.startswith(PREFIX):
+            self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
+            return
+        parts = path[len(PREFIX) :].split("/")
+        error_type = headers.get("lambda-runtime-function-error-type")
+        if parts == ["invocation", "next"] and method == "GET":
+            self.waiting_next = True
+            self._handler.on_next(self)
+        elif len(parts) == 3 and parts[0] == "invocation" and method == "POST":
+            request_id, kind = parts[1], parts[2]
+            if kind == "response":
+                self._reply(*self._handler.on_response(request_id, body))
+            elif kind == "error":
+                self._reply(*self._handler.on_error(request_id, body, error_type))
+            else:
+                self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
+        elif parts == ["init", "error"] and method == "POST":
+            self._reply(*self._handler.on_init_error(body, error_type))
+        else:
+            self._reply(404, _status_body(f"Unknown path {method} {path}", "InvalidRequest"))
+
+
+async def serve(handler: RuntimeApiHandler) -> tuple[asyncio.AbstractServer, int]:
+    """Listen on a fresh loopback port for one worker."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: RuntimeApiConnection(handler), host="127.0.0.1", port=0, backlog=8
+    )
+    port = server.sockets[0].getsockname()[1]
+    return server, port

@@ -1,0 +1,264 @@
+"""LocalRuntime: the Lambda service of one laptop — functions, spares, reload, invoke."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from relay.runtime.config import (
+    FunctionConfig,
+    code_paths,
+    lambda_environment,
+    runtime_paths,
+    stdlib_paths,
+)
+from relay.runtime.pool import FunctionPool
+from relay.runtime.reload import CodeWatcher, drop_bytecode
+from relay.runtime.worker import Invocation, InvocationResult, State, Worker
+
+LogCallback = Callable[[str, str, str], None]
+
+
+class FunctionNotFound(KeyError):
+    """Invoking a name that was never configured."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _log_stream() -> str:
+    return time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + uuid.uuid4().hex
+
+
+class LocalRuntime:
+    """Runs Lambda functions in local execution environments, as Lambda would.
+
+    One worker process serves one invocation at a time; up to ``max_workers`` per function run
+    concurrently and further invocations queue. ``spares`` processes with awslambdaric already
+    imported are kept ready so that a new environment costs only the handler's import.
+    With ``watch``, a save in a function's code or layer folder retires its environments and
+    primes a new one; every invocation that starts after the save is seen runs the new code.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_workers: int = 8,
+        spares: int = 1,
+        watch: bool = True,
+        on_log: LogCallback | None = None,
+        debug: Any = None,
+        pycache_dir: Path | None = None,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.max_workers = max_workers
+        self.spares = max(0, spares)
+        self.watch = watch
+        self.on_log = on_log
+        self.debug = debug
+        self._pools: dict[str, FunctionPool] = {}
+        self._spares: list[Worker] = []
+        self._spawning = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watcher: CodeWatcher | None = None
+        self._own_pycache: tempfile.TemporaryDirectory[str] | None = None
+        self._pycache = str(pycache_dir) if pycache_dir is not None else ""
+        self._started = False
+        self._closed = False
+        #: bumped on every reload, per function (tests and benchmarks await it)
+        self.reloads: dict[str, int] = {}
+        self._reload_event: asyncio.Event | None = None
+
+    # lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if not self._pycache:
+            self._own_pycache = tempfile.TemporaryDirectory(prefix="relay-pycache-")
+            self._pycache = self._own_pycache.name
+        self._reload_event = asyncio.Event()
+        if self.watch:
+            self._watcher = CodeWatcher(self._on_change)
+            self._watch_dirs()
+        self._top_up_spares()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            await self._watcher.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+        await asyncio.gather(*(w.close() for w in self._spares), return_exceptions=True)
+        self._spares.clear()
+        if self._own_pycache is not None:
+            self._own_pycache.cleanup()
+
+    async def __aenter__(self) -> LocalRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # functions --------------------------------------------------------------------
+    def configure(self, config: FunctionConfig) -> None:
+        """Add or replace a function; a changed config retires its old environments."""
+        if self._closed:
+            raise RuntimeError("this LocalRuntime is closed")
+        pool = self._pools.get(config.name)
+        if pool is None:
+            self._pools[config.name] = FunctionPool(
+                config, max_workers=self.max_workers, factory=self._new_worker
+            )
+            self.reloads.setdefault(config.name, 0)
+        elif not pool.config.same_as(config):
+            pool.renew(config, prime=self._started and self.spares > 0)
+        if self._started:
+            self._watch_dirs()
+
+    def functions(self) -> dict[str, FunctionConfig]:
+        return {name: pool.config for name, pool in self._pools.items()}
+
+    def workers(self, function: str) -> list[Worker]:
+        """The live environments of a function (for tests and diagnostics)."""
+        return self._pool(function).workers
+
+    async def invoke(
+        self,
+        function: str,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        deadline_ms: int | None = None,
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+        trace_id: str | None = None,
+        invoked_function_arn: str | None = None,
+    ) -> InvocationResult:
+        """Run one invocation; errors of any kind come back as Lambda's error payloads."""
+        if not self._started:
+            await self.start()
+        pool = self._pool(function)
+        inv = Invocation(
+            request_id=request_id or str(uuid.uuid4()),
+            payload=payload,
+            deadline_ms=deadline_ms,
+            client_context=client_context,
+            cognito_identity=cognito_identity,
+            trace_id=trace_id,
+            invoked_function_arn=invoked_function_arn,
+        )
+        while True:
+            worker = await pool.acquire()
+            if worker.alive and worker.state in (State.INIT, State.IDLE):
+                break
+            pool.release(worker)  # died between hand-out and use: take another
+        try:
+            return await worker.start(inv)
+        finally:
+            pool.release(worker)
+
+    async def wait_reload(self, function: str, after: int, timeout: float = 10.0) -> int:
+        """Wait until ``function`` has reloaded more than ``after`` times; returns the count."""
+        assert self._reload_event is not None, "start() the runtime first"
+        async with asyncio.timeout(timeout):
+            while self.reloads.get(function, 0) <= after:
+                await self._reload_event.wait()
+        return self.reloads[function]
+
+    # internals --------------------------------------------------------------------
+    def _pool(self, function: str) -> FunctionPool:
+        try:
+            return self._pools[function]
+        except KeyError:
+            known = ", ".join(sorted(self._pools)) or "none"
+            raise FunctionNotFound(
+                f"no function named {function!r} is configured in relay's local runtime "
+                f"(configured: {known})"
+            ) from None
+
+    async def _new_worker(self, config: FunctionConfig, generation: int) -> Worker:
+        fresh = not self._spares
+        worker = self._spares.pop(0) if self._spares else await Worker.spawn()
+        self._top_up_spares()
+        worker.on_state = None
+        worker.enforce_timeouts = self.debug is None
+        worker.on_log = self.on_log
+        env = lambda_environment(
+            config,
+            runtime_api=f"127.0.0.1:{worker.port}",
+            log_stream=_log_stream(),
+            debug=self.debug is not None,
+        )
+        sys_path = [*code_paths(config), *stdlib_paths(), *runtime_paths()]
+        worker.assign(
+            config,
+            generation,
+            env=env,
+            sys_path=sys_path,
+            pycache_prefix=self._pycache,
+            fresh=fresh,
+        )
+        return worker
+
+    def _top_up_spares(self) -> None:
+        if self._closed:
+            return
+        while len(self._spares) + self._spawning < self.spares:
+            self._spawning += 1
+            task = asyncio.get_running_loop().create_task(self._spawn_spare())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _spawn_spare(self) -> None:
+        try:
+            worker = await Worker.spawn()
+        finally:
+            self._spawning -= 1
+        if self._closed:
+            await worker.close()
+            return
+        worker.on_state = self._on_spare_state
+        self._spares.append(worker)
+
+    def _on_spare_state(self, worker: Worker) -> None:
+        if worker.state is State.DEAD and worker in self._spares:
+            self._spares.remove(worker)
+            self._top_up_spares()
+
+    def _watch_dirs(self) -> None:
+        if self._watcher is not None:
+            dirs = {d for pool in self._pools.values() for d in pool.config.watched_dirs}
+            self._watcher.watch(dirs)
+
+    def _on_change(self, paths: set[str]) -> None:
+        drop_bytecode(self._pycache, paths)
+        for name, pool in self._pools.items():
+            roots = [str(d) for d in pool.config.watched_dirs]
+            if any(p == r or p.startswith(r + os.sep) for p in paths for r in roots):
+                pool.renew(prime=self.spares > 0)
+                self.reloads[name] = self.reloads.get(name, 0) + 1
+        if self._reload_event is not None:
+            self._reload_event.set()
+            self._reload_event = asyncio.Event()

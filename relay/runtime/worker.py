@@ -1,0 +1,453 @@
+"""One execution environment: a worker process running awslambdaric, seen from relay's side.
+
+The worker is started before any function is known (a *spare*); ``assign`` hands it a
+function, after which it imports the handler and asks the Runtime API for work. It serves
+one invocation at a time and is never reused for another function or code generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from relay.runtime import api
+from relay.runtime import lambda_errors as le
+from relay.runtime.config import FunctionConfig, runtime_paths
+
+ENTRY = str(Path(__file__).with_name("worker_entry.py"))
+RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+#: Lambda gives a function's init phase 10 s before it gives up on the environment.
+INIT_LIMIT_S = 10.0
+
+LogSink = Callable[[str, str, str], None]
+
+
+@dataclass
+class InvocationResult:
+    """The outcome of one invocation, as Lambda's Invoke API and CloudWatch would give it."""
+
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    logs: str
+    duration_ms: float
+    billed_duration_ms: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None
+
+
+@dataclass
+class Invocation:
+    """An invocation on its way through a worker."""
+
+    request_id: str
+    payload: bytes
+    deadline_ms: int | None = None
+    client_context: str | None = None
+    cognito_identity: str | None = None
+    trace_id: str | None = None
+    invoked_function_arn: str | None = None
+    future: asyncio.Future[InvocationResult] | None = None
+    lines: list[str] = field(default_factory=list)
+    delivered_at: float | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+class State(Enum):
+    SPARE = "spare"  # runtime client imported, no function yet
+    INIT = "init"  # importing the handler
+    IDLE = "idle"  # waiting on /next with nothing to do
+    BUSY = "busy"  # an invocation is assigned
+    DEAD = "dead"
+
+
+def new_trace_id() -> str:
+    return (
+        f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
+        f"Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    )
+
+
+def _max_rss_mb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return -(-int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class Worker(api.RuntimeApiHandler):
+    """A worker process plus the Runtime API port it talks to."""
+
+    def __init__(self) -> None:
+        self.state = State.SPARE
+        self.config: FunctionConfig | None = None
+        self.generation = -1
+        self.port = 0
+        self.pid = 0
+        self.enforce_timeouts = True
+        self.on_log: LogSink | None = None
+        self.on_state: Callable[[Worker], None] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._log_fd = -1
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+        self._init_lines: list[str] = []
+        self._next_conn: api.RuntimeApiConnection | None = None
+        self._current: Invocation | None = None
+        self._init_error: bytes | None = None
+        self._init_started = 0.0
+        self._spawned_at = 0.0
+        self._init_duration_ms: float | None = None
+        self._init_reported = False
+        self._max_memory_mb = 0
+        self._kill_reason: str | None = None
+        self._init_timer: asyncio.TimerHandle | None = None
+        self.exited = asyncio.get_running_loop().create_future()
+
+    # lifecycle ---------------------------------------------------------------------
+    @classmethod
+    async def spawn(cls) -> Worker:
+        """Start a spare: a Python process that has imported awslambdaric and waits."""
+        self = cls()
+        self._server, self.port = await api.serve(self)
+        read_fd, write_fd = os.pipe()
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR")}
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(runtime_paths()),
+                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
+                "RELAY_ROOT": RELAY_ROOT,
+            }
+        )
+        self._spawned_at = time.perf_counter()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-S",
+                ENTRY,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=write_fd,
+                stderr=write_fd,
+                env=env,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            self._server.close()
+            raise
+        os.close(write_fd)
+        self.pid = self._proc.pid
+        os.set_blocking(read_fd, False)
+        self._log_fd = read_fd
+        asyncio.get_running_loop().add_reader(read_fd, self._read_logs)
+        asyncio.get_running_loop().create_task(self._watch_exit())
+        return self
+
+    def assign(
+        self,
+        config: FunctionConfig,
+        generation: int,
+        *,
+        env: Mapping[str, str],
+        sys_path: list[str],
+        pycache_prefix: str,
+        fresh: bool,
+    ) -> None:
+        """Give this spare its function; it starts importing the handler at once."""
+        assert self.state is State.SPARE and self._proc is not None
+        assert self._proc.stdin is not None
+        self.config = config
+        self.generation = generation
+        self.state = State.INIT
+        self._init_started = self._spawned_at if fresh else time.perf_counter()
+        message = json.dumps(
+            {
+                "env": dict(env),
+                "sys_path": sys_path,
+                "cwd": str(config.code_dir),
+                "pycache_prefix": pycache_prefix,
+                "handler": config.handler,
+            }
+        ).encode()
+        self._proc.stdin.write(len(message).to_bytes(4, "big") + message)
+        self._proc.stdin.close()
+        if self.enforce_timeouts:
+            self._init_timer = asyncio.get_running_loop().call_later(
+                max(INIT_LIMIT_S, config.timeout), self._on_init_timeout
+            )
+
+    def kill(self, reason: str = "retired") -> None:
+        """End the process (and anything it started) now."""
+        if self._kill_reason is None:
+            self._kill_reason = reason
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        self.kill("closed")
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(self.exited)
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not State.DEAD and self._kill_reason is None
+
+    @property
+    def ready(self) -> bool:
+        """Idle and listening: an invocation assigned now starts at once."""
+        return self.state is State.IDLE and self._next_conn is not None
+
+    # invocations ---------------------------------------------------------------------
+    def start(self, inv: Invocation) -> asyncio.Future[InvocationResult]:
+        """Assign one invocation; the future resolves with its result, whatever happens."""
+        assert self.state in (State.INIT, State.IDLE), self.state
+        loop = asyncio.get_running_loop()
+        inv.future = loop.create_future()
+        self._current = inv
+        was_init = self.state is State.INIT
+        self.state = State.BUSY
+        if self._init_error is not None:
+            self._finish(self._init_error, "Unhandled")
+        elif not was_init and self._next_conn is not None:
+            self._deliver()
+        return inv.future
+
+    def _deliver(self) -> None:
+        inv = self._current
+        conn = self._next_conn
+        if inv is None or conn is None or inv.delivered_at is not None:
+            return
+        assert self.config is not None
+        now_ms = int(time.time() * 1000)
+        deadline = inv.deadline_ms or now_ms + int(self.config.timeout * 1000)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline),
+            "Lambda-Runtime-Invoked-Function-Arn": inv.invoked_function_arn or self.config.arn,
+            "Lambda-Runtime-Trace-Id": inv.trace_id or new_trace_id(),
+        }
+        if inv.client_context:
+            headers["Lambda-Runtime-Client-Context"] = inv.client_context
+        if inv.cognito_identity:
+            headers["Lambda-Runtime-Cognito-Identity"] = inv.cognito_identity
+        self._next_conn = None
+        for line in self._init_lines:  # what init printed shows before START, as in CloudWatch
+            self._emit_to(inv, line)
+        self._init_lines.clear()
+        self._emit_to(inv, le.start_line(inv.request_id))
+        inv.delivered_at = time.perf_counter()
+        if not conn.send_event(inv.payload, headers):
+            return  # connection lost: the exit watcher will report the crash
+        if self.enforce_timeouts:
+            delay = max(0.0, (deadline - now_ms) / 1000)
+            inv.timer = asyncio.get_running_loop().call_later(delay, self._on_timeout)
+
+    def _finish(
+        self, payload: bytes, function_error: str | None, trailer: str | None = None
+    ) -> None:
+        inv = self._current
+        if inv is None or inv.future is None or inv.future.done():
+            return
+        self._current = None
+        if inv.timer is not None:
+            inv.timer.cancel()
+        self._read_logs()  # everything the handler printed before answering is in the pipe
+        assert self.config is not None
+        duration = (
+            (time.perf_counter() - inv.delivered_at) * 1000 if inv.delivered_at is not None else 0.0
+        )
+        if trailer is not None:
+            duration = max(duration, self.config.timeout * 1000)
+        memory = _max_rss_mb(self.pid) if self.pid else None
+        if memory is not None:
+            self._max_memory_mb = memory
+        init_ms = None
+        if not self._init_reported and self._init_duration_ms is not None:
+            init_ms = self._init_duration_ms
+        self._init_reported = True
+        if inv.delivered_at is None:
+            # never reached the handler (init failed): show what init printed, then START
+            for line in self._init_lines:
+                self._emit_to(inv, line)
+            self._init_lines.clear()
+            self._emit_to(inv, le.start_line(inv.request_id))
+        self._emit_to(inv, le.end_line(inv.request_id))
+        self._emit_to(
+            inv,
+            le.report_line(
+                inv.request_id,
+                duration_ms=duration,
+                memory_mb=self.config.memory_mb,
+                max_memory_used_mb=self._max_memory_mb,
+                init_duration_ms=init_ms,
+            ),
+        )
+        if trailer is not None:
+            self._emit_to(inv, trailer)
+        if self.state is State.BUSY:
+            self.state = State.IDLE
+        inv.future.set_result(
+            InvocationResult(
+                request_id=inv.request_id,
+                payload=payload,
+                function_error=function_error,
+                logs="\n".join(inv.lines) + "\n",
+                duration_ms=round(duration, 2),
+                billed_duration_ms=le.billed_ms(duration),
+                max_memory_used_mb=self._max_memory_mb,
+                init_duration_ms=None if init_ms is None else round(init_ms, 2),
+            )
+        )
+        if self.on_state is not None:
+            self.on_state(self)
+
+    def _on_timeout(self) -> None:
+        inv = self._current
+        if inv is None or self.config is None:
+            return
+        message = le.timeout_message(inv.request_id, self.config.timeout)
+        self.kill("timeout")
+        self._finish(le.timeout_error(message), "Unhandled", trailer=message)
+
+    def _on_init_timeout(self) -> None:
+        if self.state is State.INIT or (
+            self._current is not None and self._current.delivered_at is None
+        ):
+            inv = self._current
+            self.kill("init timeout")
+            if inv is not None and self.config is not None:
+                message = le.timeout_message(inv.request_id, self.config.timeout)
+                self._finish(le.timeout_error(message), "Unhandled", trailer=message)
+
+    # Runtime API callbacks -------------------------------------------------------------
+    def on_next(self, conn: api.RuntimeApiConnection) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        if self._init_duration_ms is None:
+            self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
+        if self.state is State.INIT:
+            self.state = State.IDLE
+            self._next_conn = conn
+            if self.on_state is not None:
+                self.on_state(self)
+            return
+        self._next_conn = conn
+        busy = self.state is State.BUSY and self._current is not None
+        if busy and self._current is not None and self._current.delivered_at is None:
+            self._deliver()  # cold start: the invocation was waiting for init
+
+    def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
+        if self._current is None or self._current.request_id != request_id:
+            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+        if len(body) > le.MAX_RESPONSE_BYTES:
+            self._finish(le.response_too_large(len(body)), "Unhandled")
+            return 413, (
+                b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
+                b'"errorType":"RequestEntityTooLarge"}'
+            )
+        self._finish(body, None)
+        return 202, b'{"status":"OK"}'
+
+    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        if self._current is None or self._current.request_id != request_id:
+            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+        self._finish(body, "Unhandled")
+        return 202, b'{"status":"OK"}'
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        self._init_error = body
+        if self._init_started:
+            self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
+        if self._current is not None:
+            self._finish(body, "Unhandled")
+        self._kill_reason = self._kill_reason or "init error"
+        if self.on_state is not None:
+            self.on_state(self)
+        return 202, b'{"status":"OK"}'
+
+    def on_connection_lost(self, conn: api.RuntimeApiConnection) -> None:
+        if self._next_conn is conn:
+            self._next_conn = None
+
+    # logs ------------------------------------------------------------------------------
+    def _read_logs(self) -> None:
+        if self._log_fd < 0:
+            return
+        while True:
+            try:
+                chunk = os.read(self._log_fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close_logs()
+                return
+            text = self._partial + self._decoder.decode(chunk)
+            *lines, self._partial = text.split("\n")
+            for line in lines:
+                self._emit(line)
+
+    def _close_logs(self) -> None:
+        if self._log_fd >= 0:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._log_fd)
+            os.close(self._log_fd)
+            self._log_fd = -1
+            tail = self._partial + self._decoder.decode(b"", final=True)
+            self._partial = ""
+            if tail:
+                self._emit(tail)
+
+    def _emit(self, line: str) -> None:
+        # awslambdaric joins the lines of one error record with \r: one CloudWatch event
+        for part in line.split("\r"):
+            inv = self._current
+            if inv is not None and inv.delivered_at is not None:
+                self._emit_to(inv, part)
+            else:
+                self._init_lines.append(part)
+
+    def _emit_to(self, inv: Invocation, line: str) -> None:
+        inv.lines.append(line)
+        if self.on_log is not None and self.config is not None:
+            self.on_log(self.config.name, inv.request_id, line)
+
+    async def _watch_exit(self) -> None:
+        assert self._proc is not None
+        returncode = await self._proc.wait()
+        self._read_logs()
+        self._close_logs()
+        if self._current is not None:
+            self._finish(le.exit_error(self._current.request_id, returncode), "Unhandled")
+        self.state = State.DEAD
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        if self._server is not None:
+            self._server.close()
+        if not self.exited.done():
+            self.exited.set_result(returncode)
+        if self.on_state is not None:
+            self.on_state(self)
