@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from relay.debug.options import ENV_VAR, DebugOptions
 from relay.debug.presence import PresenceServer
@@ -25,7 +26,7 @@ class DebugSession:
     """The running debug listener of this process (there is at most one)."""
 
     options: DebugOptions
-    address: tuple[str, int]
+    address: tuple[str, int] | None  # None when relay itself was launched under debugpy
     presence: PresenceServer
 
     def client_attached(self) -> bool:
@@ -57,9 +58,8 @@ def enable(options: DebugOptions) -> DebugSession:
         if _session is not None:
             if _session.options != options:
                 raise DebugStartError(
-                    f"debugpy is already listening on {_session.address[0]}:"
-                    f"{_session.address[1]} in this process; it cannot move to "
-                    f"{options.host}:{options.port}"
+                    f"debug mode is already on in this process with {_session.options}; "
+                    f"it cannot change to {options}"
                 )
             return _session
         if options.host not in ("127.0.0.1", "localhost", "::1"):
@@ -69,23 +69,33 @@ def enable(options: DebugOptions) -> DebugSession:
             )
         import debugpy
 
-        debugpy.configure(subProcess=True)
-        try:
-            address = debugpy.listen((options.host, options.port))
-        except RuntimeError as exc:
-            raise DebugStartError(
-                f"cannot listen for a debugger on {options.host}:{options.port} ({exc}); "
-                "is another `relay start --debug` or debug session using it? "
-                "Pass --debug-port with a free port and attach to that one."
-            ) from exc
-        # relay's own event loop is not what the user debugs; untraced, it stays fast.
-        debugpy.trace_this_thread(False)
+        # Under "Debug relay start" debugpy is already here with its client, following
+        # sub-processes; a second listener would only confuse it.
+        address = None if _under_debugger() else _listen(debugpy, options)
         presence = PresenceServer(debugpy.is_client_connected, debugpy.wait_for_client)
-        _session = DebugSession(
-            options=options, address=(address[0], address[1]), presence=presence
-        )
+        _session = DebugSession(options=options, address=address, presence=presence)
         os.environ[ENV_VAR] = _session.worker_value()
         return _session
+
+
+def _under_debugger() -> bool:
+    pydevd = sys.modules.get("pydevd")
+    return pydevd is not None and pydevd.get_global_debugger() is not None
+
+
+def _listen(debugpy: Any, options: DebugOptions) -> tuple[str, int]:
+    debugpy.configure(subProcess=True)
+    try:
+        host, port = debugpy.listen((options.host, options.port))
+    except RuntimeError as exc:
+        raise DebugStartError(
+            f"cannot listen for a debugger on {options.host}:{options.port} ({exc}); "
+            "is another `relay start --debug` or debug session using it? "
+            "Pass --debug-port with a free port and attach to that one."
+        ) from exc
+    # relay's own event loop is not what the user debugs; untraced, it stays fast.
+    debugpy.trace_this_thread(False)
+    return host, port
 
 
 def current() -> DebugSession | None:
@@ -95,6 +105,14 @@ def current() -> DebugSession | None:
 
 def announce(session: DebugSession) -> None:
     """One line on stderr telling the user where to attach."""
+    if session.address is None:
+        print(
+            "relay: running under the debugger that launched relay; workers are followed "
+            "as sub-processes.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
     host, port = session.address
     held = (
         " Invocations wait until a debugger is attached (--wait-for-debugger)."
