@@ -1,0 +1,80 @@
+"""The stub's Lambda code folder, self-contained: what the CDK Aspect and the emulator deploy.
+
+Layout (all top-level modules, so ``stub.handler`` and ``connect.handler`` are the handlers)::
+
+    stub.py  connect.py  protocol.py  signing.py  websockets/  RELAY_ASSET
+
+``protocol.py`` and ``signing.py`` are copied verbatim from ``relay/``; websockets is copied
+from this interpreter's site-packages without its compiled speedups (it falls back to pure
+Python), so the folder runs on any Lambda Python runtime and architecture. boto3 comes from
+the Lambda runtime. Folders are cached by content hash: an unchanged relay reuses one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import websockets
+
+_ROOT = Path(__file__).resolve().parent.parent
+_MODULES = {
+    "stub.py": _ROOT / "stub_lambda" / "stub.py",
+    "connect.py": _ROOT / "stub_lambda" / "connect.py",
+    "protocol.py": _ROOT / "relay" / "protocol.py",
+    "signing.py": _ROOT / "relay" / "signing.py",
+}
+_PACKAGES = {"websockets": Path(websockets.__file__).resolve().parent}
+_KEEP_SUFFIXES = (".py", ".typed")
+MARKER = "RELAY_ASSET"
+
+
+def cache_root() -> Path:
+    """``$RELAY_CACHE_DIR`` or ``$XDG_CACHE_HOME/relay`` (default ``~/.cache/relay``)."""
+    configured = os.environ.get("RELAY_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "relay"
+
+
+def asset_files() -> dict[str, Path]:
+    """Every file of the asset: relative name -> source path."""
+    files = dict(_MODULES)
+    for name, source in _PACKAGES.items():
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and path.suffix in _KEEP_SUFFIXES and "__pycache__" not in path.parts:
+                files[f"{name}/{path.relative_to(source).as_posix()}"] = path
+    return files
+
+
+def build_stub_asset(cache_dir: Path | None = None) -> Path:
+    """The asset folder for the current sources, built once per content hash."""
+    files = asset_files()
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].read_bytes() + b"\0")
+    fingerprint = digest.hexdigest()[:20]
+    root = cache_dir or cache_root()
+    target = root / f"stub-{fingerprint}"
+    if (target / MARKER).is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".stub-", dir=root))
+    try:
+        for name, source in files.items():
+            destination = staging / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        (staging / MARKER).write_text(fingerprint + "\n")
+        try:
+            staging.rename(target)
+        except OSError:  # built concurrently by another process: theirs is identical
+            if not (target / MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,424 @@
+"""The stub: runs in AWS in place of each function and forwards invocations to ``relay start``.
+
+One WebSocket per execution environment, opened with SigV4 (the function's own role) and
+reused while warm. Warm path per invocation: one PostToConnection to the stage's relay client,
+then the answer arrives on this socket (the client posts it to our connection). No DynamoDB,
+no extra Lambda. The cold path (``hello`` on ``$default``) learns our own connection id and the
+client's. Lambda's environment and ``RELAY_*`` variables (see docs/architecture.md) configure it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+try:  # in the stub asset, protocol.py and signing.py are sibling modules
+    import protocol
+    import signing
+except ModuleNotFoundError:  # in relay's own source tree
+    from relay import protocol, signing  # type: ignore[no-redef]
+
+#: Neither ack nor result within this long means no relay client is listening.
+NO_CLIENT_AFTER = 3.0
+#: Keep API Gateway's 10-minute idle timeout away while a long invocation runs.
+PING_EVERY = 300.0
+#: Reconnect proactively after this long without traffic (the gateway may have dropped us).
+IDLE_RECONNECT = 9 * 60.0
+#: API Gateway closes a connection after 2 h; never start a wait that would cross it.
+MAX_CONNECTION_AGE = 2 * 3600.0 - 5 * 60.0
+#: Leave this much of the function's time to return a clear timeout error ourselves.
+DEADLINE_MARGIN_MS = 150
+HELLO_RETRY = 0.25
+MAX_MESSAGE = 8 * 1024 * 1024
+
+#: Lambda's reserved variables and relay's own: not part of the function's environment.
+RESERVED = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_FORMAT",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_LEVEL",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_XRAY_CONTEXT_MISSING",
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "IS_LOCAL",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+        "LANG",
+        "LD_LIBRARY_PATH",
+        "PATH",
+        "PYTHONPATH",
+        "TZ",
+    }
+)
+
+
+class RelayError(Exception):
+    """relay could not run the invocation on the laptop; the message says what to do."""
+
+
+class RelayClientNotConnected(RelayError):
+    """No ``relay start`` is serving this function's stage."""
+
+
+class RelayTimeout(RelayError):
+    """The relay client took the invocation but sent no answer before the deadline."""
+
+
+class _Link:
+    """This execution environment's WebSocket and what it has learned (cached while warm)."""
+
+    def __init__(self) -> None:
+        self.ws: Any = None
+        self.opened_at = 0.0
+        self.last_traffic = 0.0
+        self.connection_id: str | None = None
+        self.client_id: str | None = None
+        self._clients: dict[str, Any] = {}
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @property
+    def stage(self) -> str:
+        return _env("RELAY_STAGE")
+
+    def _boto(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            import boto3
+
+            endpoint = _env("RELAY_CONNECTIONS_ENDPOINT") if service != "s3" else None
+            client = boto3.client(service, endpoint_url=endpoint)
+            self._clients[service] = client
+        return client
+
+    # -- the connection ---------------------------------------------------------------------
+
+    def ensure(self, budget_s: float) -> None:
+        """An open socket that will stay open for ``budget_s`` more seconds."""
+        now = time.monotonic()
+        if self.ws is not None and (
+            now - self.opened_at + budget_s > MAX_CONNECTION_AGE
+            or now - self.last_traffic > IDLE_RECONNECT
+            or not _is_open(self.ws)
+        ):
+            self.close()
+        if self.ws is None:
+            self.open()
+
+    def open(self) -> None:
+        from botocore.credentials import Credentials
+        from websockets.sync.client import connect
+
+        url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
+        credentials = Credentials(
+            os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            os.environ.get("AWS_SESSION_TOKEN") or None,
+        )
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        try:
+            self.ws = connect(
+                url,
+                additional_headers=signing.handshake_headers(url, credentials, region),
+                max_size=MAX_MESSAGE,
+                compression=None,
+                ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
+                open_timeout=NO_CLIENT_AFTER,
+            )
+        except Exception as exc:
+            raise RelayError(
+                f"relay: could not connect to the stage's WebSocket API ({type(exc).__name__}: "
+                f"{exc}); is the debug stack of stage {self.stage!r} deployed? "
+                f"Run `relay start --stage {self.stage}`."
+            ) from None
+        self.opened_at = self.last_traffic = time.monotonic()
+        self.connection_id = None
+
+    def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                self.ws.close()
+        self.ws = None
+        self.connection_id = None
+
+    def send(self, message: protocol.Message) -> None:
+        parts = protocol.frames(protocol.encode(message))
+        self.ws.send(parts[0] if len(parts) == 1 else parts)
+        self.last_traffic = time.monotonic()
+
+    def receive(self, timeout: float) -> protocol.Message | None:
+        """The next valid message, or None on timeout; garbage is logged and skipped."""
+        raw = self.ws.recv(timeout=max(timeout, 0.0))
+        self.last_traffic = time.monotonic()
+        try:
+            message = protocol.decode(raw)
+            if isinstance(message, protocol.Overflow):
+                body = self._boto("s3").get_object(Bucket=message.bucket, Key=message.key)
+                message = protocol.decode(body["Body"].read())
+        except protocol.ProtocolError as exc:
+            print(f"relay: ignored an invalid message: {exc}")
+            return None
+        return message
+
+    def hello(self, until: float) -> None:
+        """Learn our own connection id and the stage's client (cold path)."""
+        self.send(protocol.Hello(role="stub", stage=self.stage))
+        while True:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise RelayError(
+                    f"relay: the connect handler of stage {self.stage!r} did not answer within "
+                    f"{NO_CLIENT_AFTER:.0f} s; check its logs, or redeploy with "
+                    f"`relay start --stage {self.stage}`"
+                )
+            try:
+                message = self.receive(remaining)
+            except TimeoutError:
+                continue
+            except _closed_errors():
+                self.close()
+                self.open()
+                self.send(protocol.Hello(role="stub", stage=self.stage))
+                continue
+            if isinstance(message, protocol.Welcome):
+                self.connection_id = message.connection_id
+                self.client_id = message.client_id
+                return
+            if message is not None:
+                print(f"relay: dropped a {message.type} message while waiting for welcome")
+
+    # -- one invocation ---------------------------------------------------------------------
+
+    def forward(self, invoke: protocol.Invoke) -> protocol.Result | protocol.Error:
+        start = time.monotonic()
+        deadline = start + (invoke.deadline_ms - _now_ms()) / 1000.0
+        self.ensure(budget_s=deadline - start)
+        flight = protocol.InFlight(log=print)
+        flight.start(invoke.id)
+        self._deliver(invoke, start)
+        next_ping = time.monotonic() + PING_EVERY
+        while True:
+            now = time.monotonic()
+            if flight.acked(invoke.id):
+                until = deadline - DEADLINE_MARGIN_MS / 1000.0
+            else:
+                until = min(start + NO_CLIENT_AFTER, deadline)
+            if now >= until:
+                acked = flight.acked(invoke.id)
+                flight.abandon(invoke.id)  # a late answer is dropped, never applied
+                if acked or now >= deadline - DEADLINE_MARGIN_MS / 1000.0:
+                    raise RelayTimeout(
+                        f"relay: no answer from the relay client of stage {self.stage!r} before "
+                        "the function's deadline (is it stopped at a breakpoint?)"
+                    )
+                raise RelayClientNotConnected(_no_client_text(self.stage))
+            try:
+                message = self.receive(min(until, next_ping) - now)
+            except TimeoutError:
+                if time.monotonic() >= next_ping:
+                    self.send(protocol.Ping(nonce=invoke.id))
+                    next_ping = time.monotonic() + PING_EVERY
+                continue
+            except _closed_errors():
+                # Our connection died (deleted, or the gateway's limits): reconnect and ask
+                # again under the same id; the client answers each id once, to our new id.
+                self.close()
+                self.ensure(budget_s=deadline - time.monotonic())
+                self._deliver(invoke, start)
+                continue
+            if message is None or not flight.accept(message):
+                continue
+            if isinstance(message, protocol.Log):
+                print(message.text, end="" if message.text.endswith("\n") else "\n")
+            elif isinstance(message, (protocol.Result, protocol.Error)):
+                return message
+
+    def _deliver(self, invoke: protocol.Invoke, start: float) -> None:
+        """Exactly one PostToConnection when warm; a 410 refreshes the client's id."""
+        if self.connection_id is None or self.client_id is None:
+            self.hello(start + NO_CLIENT_AFTER)
+        if self.client_id is None:
+            raise RelayClientNotConnected(_no_client_text(self.stage))
+        invoke = _replace_reply_to(invoke, self.connection_id or "")
+        out = protocol.plan_outbound(
+            invoke,
+            bucket=os.environ.get("RELAY_BUCKET"),
+            key=protocol.overflow_key(self.stage, invoke.id, "invoke"),
+        )
+        if out.upload_key:
+            self._boto("s3").put_object(
+                Bucket=os.environ["RELAY_BUCKET"], Key=out.upload_key, Body=out.upload_body
+            )
+        api = self._boto("apigatewaymanagementapi")
+        while True:
+            gone = self.client_id
+            try:
+                api.post_to_connection(ConnectionId=gone, Data=out.data)
+                return
+            except api.exceptions.GoneException:
+                pass
+            # The client reconnected or stopped: ask again until a new one shows up.
+            while self.client_id in (gone, None):
+                if time.monotonic() >= start + NO_CLIENT_AFTER:
+                    self.client_id = None
+                    raise RelayClientNotConnected(_no_client_text(self.stage))
+                time.sleep(HELLO_RETRY)
+                self.hello(start + NO_CLIENT_AFTER)
+
+
+_link = _Link()
+
+
+def handler(event: Any, context: Any) -> Any:
+    """Lambda entry point of every stubbed function."""
+    try:
+        invoke = build_invoke(event, context)
+        answer = _link.forward(invoke)
+    except RelayError as exc:
+        print(str(exc))
+        if _is_http_event(event):
+            status = 503 if isinstance(exc, RelayClientNotConnected) else 502
+            return {
+                "statusCode": status,
+                "headers": {"content-type": "application/json"},
+                "body": json.dumps({"message": str(exc)}),
+            }
+        raise
+    if isinstance(answer, protocol.Error):
+        raise _function_error(answer)
+    return answer.payload  # bytes: the runtime returns them unchanged
+
+
+def build_invoke(event: Any, context: Any) -> protocol.Invoke:
+    """The invoke message: the event, Lambda's context, environment and role credentials."""
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    credentials = (
+        protocol.Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+        if key and secret
+        else None
+    )
+    return protocol.Invoke(
+        id=uuid.uuid4().hex,
+        reply_to=_link.connection_id or "-",
+        stage=_env("RELAY_STAGE"),
+        function_name=str(getattr(context, "function_name", "") or ""),
+        request_id=str(getattr(context, "aws_request_id", "") or uuid.uuid4()),
+        deadline_ms=_now_ms() + int(context.get_remaining_time_in_millis()),
+        payload=json.dumps(event).encode("utf-8"),
+        invoked_function_arn=str(getattr(context, "invoked_function_arn", "") or ""),
+        function_version=str(getattr(context, "function_version", "") or "$LATEST"),
+        memory_mb=int(getattr(context, "memory_limit_in_mb", None) or 128),
+        log_group=str(getattr(context, "log_group_name", "") or ""),
+        log_stream=str(getattr(context, "log_stream_name", "") or ""),
+        region=os.environ.get("AWS_REGION", ""),
+        handler=os.environ.get("RELAY_ORIGINAL_HANDLER", ""),
+        function_path=os.environ.get("RELAY_FUNCTION_PATH", ""),
+        client_context=_client_context_json(getattr(context, "client_context", None)),
+        cognito_identity=_cognito_json(getattr(context, "identity", None)),
+        trace_id=os.environ.get("_X_AMZN_TRACE_ID") or None,
+        environment={
+            k: v for k, v in os.environ.items() if k not in RESERVED and not k.startswith("RELAY_")
+        },
+        credentials=credentials,
+    )
+
+
+def _function_error(error: protocol.Error) -> Exception:
+    """An exception the Lambda runtime reports with the original type, message and trace."""
+    for module in ("awslambdaric.lambda_runtime_exception", "lambda_runtime_exception"):
+        try:
+            fault = __import__(module, fromlist=["FaultException"]).FaultException
+        except (ImportError, AttributeError):
+            continue
+        # The runtime reports a FaultException as exactly (errorType, errorMessage, trace).
+        return fault(error.error_type, error.error_message, error.stack_trace)
+    cls = type(error.error_type or "Exception", (Exception,), {})
+    return cls(error.error_message)
+
+
+def _replace_reply_to(invoke: protocol.Invoke, connection_id: str) -> protocol.Invoke:
+    from dataclasses import replace
+
+    return replace(invoke, reply_to=connection_id)
+
+
+def _no_client_text(stage: str) -> str:
+    return (
+        f"relay: no relay client is running for stage {stage!r}; "
+        f"run `relay start --stage {stage}` and invoke again"
+    )
+
+
+def _is_http_event(event: Any) -> bool:
+    """API Gateway (REST/HTTP), function URL and ALB callers want an HTTP-shaped answer."""
+    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+        return False
+    context = event["requestContext"]
+    return "httpMethod" in event or "http" in context or "elb" in context
+
+
+def _client_context_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    client = getattr(value, "client", None)
+    document = {
+        "custom": getattr(value, "custom", None),
+        "env": getattr(value, "env", None),
+        "client": (
+            {slot: getattr(client, slot, None) for slot in getattr(client, "__slots__", ())}
+            if client is not None
+            else None
+        ),
+    }
+    return json.dumps(document)
+
+
+def _cognito_json(value: Any) -> str | None:
+    identity_id = getattr(value, "cognito_identity_id", None)
+    pool_id = getattr(value, "cognito_identity_pool_id", None)
+    if identity_id is None and pool_id is None:
+        return None
+    return json.dumps({"cognitoIdentityId": identity_id, "cognitoIdentityPoolId": pool_id})
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RelayError(
+            f"relay: {name} is not set on this function; redeploy it with `relay start`"
+        )
+    return value
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _is_open(ws: Any) -> bool:
+    from websockets.protocol import State
+
+    return bool(ws.protocol.state is State.OPEN)
+
+
+def _closed_errors() -> tuple[type[BaseException], ...]:
+    from websockets.exceptions import ConnectionClosed
+
+    return (ConnectionClosed,)

@@ -1,0 +1,108 @@
+"""The stub asset is self-contained: it imports and runs with only the Lambda runtime's boto3."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import botocore
+import pytest
+
+from relay import stub_asset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def asset(tmp_path: Path) -> Path:
+    return stub_asset.build_stub_asset(tmp_path / "cache")
+
+
+def _lambda_like_path(tmp_path: Path) -> Path:
+    """A folder with only what a Lambda Python runtime provides: boto3 and its dependencies."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    import dateutil
+    import jmespath
+    import s3transfer
+    import six
+    import urllib3
+
+    for module in (boto3, botocore, jmespath, dateutil, urllib3, s3transfer, six):
+        source = Path(module.__file__ or "")
+        source = source.parent if source.name == "__init__.py" else source
+        (runtime / source.name).symlink_to(source)
+    return runtime
+
+
+def test_asset_has_verbatim_modules_and_pure_python_websockets(asset: Path) -> None:
+    assert (asset / "protocol.py").read_bytes() == (ROOT / "relay/protocol.py").read_bytes()
+    assert (asset / "signing.py").read_bytes() == (ROOT / "relay/signing.py").read_bytes()
+    assert (asset / "stub.py").read_bytes() == (ROOT / "stub_lambda/stub.py").read_bytes()
+    assert (asset / "connect.py").read_bytes() == (ROOT / "stub_lambda/connect.py").read_bytes()
+    assert (asset / "websockets/sync/client.py").is_file()
+    compiled = [p for p in asset.rglob("*") if p.suffix in (".so", ".pyd", ".c", ".pyc")]
+    assert compiled == []
+
+
+def test_asset_is_cached_by_content(tmp_path: Path) -> None:
+    first = stub_asset.build_stub_asset(tmp_path / "cache")
+    marker = (first / stub_asset.MARKER).stat().st_mtime_ns
+    again = stub_asset.build_stub_asset(tmp_path / "cache")
+    assert again == first
+    assert (again / stub_asset.MARKER).stat().st_mtime_ns == marker
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no leftovers
+
+
+def test_asset_imports_in_a_clean_interpreter(asset: Path, tmp_path: Path) -> None:
+    runtime = _lambda_like_path(tmp_path)
+    code = (
+        "import sys, stub, connect, protocol, signing, websockets.sync.client as c\n"
+        "import websockets.frames\n"
+        "assert websockets.sync.client.__file__.startswith(sys.argv[1]), c.__file__\n"
+        "assert 'relay' not in sys.modules\n"
+        "print(stub.handler.__module__, connect.handler.__module__, protocol.VERSION)\n"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(asset)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["stub", "connect", "1"]
+
+
+def test_asset_without_relay_settings_fails_clearly(asset: Path, tmp_path: Path) -> None:
+    """Run the handler for real in a clean interpreter: the error names the fix."""
+    runtime = _lambda_like_path(tmp_path)
+    code = (
+        "import stub\n"
+        "class Context:\n"
+        "    function_name = 'fn'; aws_request_id = 'r'\n"
+        "    def get_remaining_time_in_millis(self): return 3000\n"
+        "try:\n"
+        "    stub.handler({'k': 1}, Context())\n"
+        "except stub.RelayError as exc:\n"
+        "    print(exc)\n"
+        "print(stub.handler({'requestContext': {'http': {}}, 'version': '2.0'}, Context()))\n"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "relay: RELAY_STAGE is not set on this function; redeploy it with `relay start`" in lines
+    assert "'statusCode': 502" in lines[-1]
