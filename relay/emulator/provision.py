@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -443,6 +442,7 @@ class _Provisioner:
                 self.skipped["AWS::ApiGatewayV2::Api (HTTP)"] += 1
                 continue
             routes: dict[str, str] = {}
+            auth = "NONE"
             stage_name = self.stage
             for other in resources.values():
                 oprops = other.get("Properties", {})
@@ -452,18 +452,15 @@ class _Provisioner:
                     stage_name = str(resolve(oprops["StageName"]))
                 elif other["Type"] == "AWS::ApiGatewayV2::Route":
                     routes[oprops["RouteKey"]] = self._route_function(stack, oprops)
-            api = self._new_api(str(resolve(props.get("Name", logical))), routes, stage_name)
+                    if oprops["RouteKey"] == "$connect":
+                        auth = oprops.get("AuthorizationType", "NONE")
+            name = str(resolve(props.get("Name", logical)))
+            api = self.emu.create_websocket_api(name, routes=routes, stage=stage_name, auth=auth)
             stack.refs[logical] = api.api_id
             stack.attrs[(logical, "ApiEndpoint")] = api.websocket_url.rsplit("/", 1)[0]
             stack.attrs[(logical, "ApiId")] = api.api_id
             apis.append(api)
         return apis
-
-    def _new_api(self, name: str, routes: dict[str, str], stage: str) -> Any:
-        create = self.emu.create_websocket_api
-        if "stage" in inspect.signature(create).parameters:
-            return create(name, routes=routes, stage=stage)
-        return create(name, routes=routes)
 
     def _route_function(self, stack: _Stack, route: dict[str, Any]) -> str:
         """Route → ``integrations/<Ref>`` → IntegrationUri's ``GetAtt <function>.Arn``."""
