@@ -134,5 +134,7 @@ def lambda_environment(
     env["_HANDLER"] = config.handler
     env["LAMBDA_TASK_ROOT"] = str(config.code_dir)
     if debug:
-        env["RELAY_DEBUG"] = "1"
+        # relay.debug.attach.enable() puts the live attach-state address here (see
+        # docs/architecture.md, Debugging); "1" = debug mode without it.
+        env["RELAY_DEBUG"] = os.environ.get("RELAY_DEBUG") or "1"
     return env

@@ -127,7 +127,9 @@ class Worker(api.RuntimeApiHandler):
         self = cls()
         self._server, self.port = await api.serve(self)
         read_fd, write_fd = os.pipe()
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR")}
+        # PYDEVD_DISABLE_FILE_VALIDATION: set by relay.debug.attach in debug mode only.
+        passed = ("PATH", "LANG", "LC_ALL", "TMPDIR", "PYDEVD_DISABLE_FILE_VALIDATION")
+        env = {k: v for k, v in os.environ.items() if k in passed}
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(runtime_paths()),
@@ -359,6 +361,8 @@ class Worker(api.RuntimeApiHandler):
         if self._current is None or self._current.request_id != request_id:
             return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
         if len(body) > le.MAX_RESPONSE_BYTES:
+            # awslambdaric exits on the 413, as in Lambda; never hand this worker out again
+            self.kill("response too large")
             self._finish(le.response_too_large(len(body)), "Unhandled")
             return 413, (
                 b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
@@ -382,7 +386,7 @@ class Worker(api.RuntimeApiHandler):
             self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
         if self._current is not None:
             self._finish(body, "Unhandled")
-        self._kill_reason = self._kill_reason or "init error"
+        self.kill("init error")  # awslambdaric exits after reporting; make sure of it
         if self.on_state is not None:
             self.on_state(self)
         return 202, b'{"status":"OK"}'
