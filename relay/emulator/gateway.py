@@ -482,9 +482,9 @@ class WebSocketGateway:
             return http.Response.json(
                 200,
                 {
-                    "ConnectedAt": ids.iso8601(conn.connected_at),
-                    "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent},
-                    "LastActiveAt": ids.iso8601(conn.last_active),
+                    "connectedAt": ids.iso8601(conn.connected_at),
+                    "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+                    "lastActiveAt": ids.iso8601(conn.last_active),
                 },
             )
         conn.open = False
