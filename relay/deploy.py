@@ -1,0 +1,505 @@
+"""Real AWS through the AWS CDK toolkit (the pinned npm ``aws-cdk`` CLI), never a home-made
+CloudFormation deployer.
+
+Going live: deploy the stage's debug stack once, read its outputs, synthesize the app in live
+mode with them as plain strings, and deploy it with the toolkit's hotswap where it applies
+(a stage that is already live takes seconds). The toolkit deploys the assembly relay
+synthesized (``--app <cloud assembly>``), so what the emulator tests is what AWS gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relay import session, synth
+from relay import stage as stages
+from relay.runtime.config import FunctionConfig
+
+Progress = Callable[[str], None]
+_RELAY_ROOT = Path(__file__).resolve().parent.parent
+STRIPPED = {  # variables the live Aspect adds; the local runtime gets the function's own
+    "RELAY_STAGE", "RELAY_WS_URL", "RELAY_CONNECTIONS_ENDPOINT", "RELAY_BUCKET",
+    "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER",
+}  # fmt: skip
+
+
+class DeployError(Exception):
+    """A deploy step failed; the message says what happened and how to fix it."""
+
+
+@dataclass
+class LiveFunction:
+    path: str
+    function_name: str
+    function_url: str | None
+    handler: str
+    code_dir: str
+    config: FunctionConfig
+
+
+@dataclass
+class LiveStage:
+    stage: str
+    websocket_url: str
+    connections_endpoint: str
+    region: str
+    bucket: str
+    table: str
+    functions: list[LiveFunction]
+    not_relayed: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- the toolkit ---------------------------------------------------------------------------
+
+
+def find_cdk_cli(project: Path) -> list[str]:
+    """The pinned CLI: ``$RELAY_CDK_CLI``, the app's or relay's node_modules, else npx."""
+    configured = os.environ.get("RELAY_CDK_CLI")
+    if configured:
+        return [configured]
+    for root in (project, _RELAY_ROOT):
+        local = root / "node_modules" / ".bin" / "cdk"
+        if local.is_file():
+            return [str(local)]
+    npx = shutil.which("npx")
+    if npx:
+        return [npx, "--yes", f"aws-cdk@{pinned_cli_version()}"]
+    raise DeployError(
+        "the AWS CDK CLI was not found and npx is missing: install Node.js 20+ "
+        "(https://nodejs.org), then run `npm ci` in relay's folder or `npm i -D aws-cdk` in "
+        "your app, or set RELAY_CDK_CLI to a cdk executable."
+    )
+
+
+def pinned_cli_version() -> str:
+    """The version relay is tested with (package.json); ``2`` if relay has no package.json."""
+    try:
+        data = json.loads((_RELAY_ROOT / "package.json").read_text())
+        return str(data["devDependencies"]["aws-cdk"])
+    except (OSError, KeyError, ValueError):
+        return "2"
+
+
+_KNOWN_ERRORS = [
+    (
+        ("SSO session", "Token has expired", "ExpiredToken", "token is expired"),
+        "your AWS session has expired: run `aws sso login` (or refresh your MFA session) "
+        "and run again.",
+    ),
+    (
+        ("Unable to resolve AWS account", "Could not load credentials", "no credentials"),
+        "no AWS credentials: run `aws configure` or `aws sso login`, or set AWS_PROFILE.",
+    ),
+    (
+        ("cdk bootstrap", "/cdk-bootstrap/", "toolkit stack must be deployed"),
+        "this account/region is not bootstrapped for the CDK: run "
+        "`npx cdk bootstrap aws://ACCOUNT/REGION` once, then run again.",
+    ),
+]
+
+
+def explain_cli_failure(output: str) -> str | None:
+    """Map the toolkit's known failures to one line that says what to do."""
+    for needles, advice in _KNOWN_ERRORS:
+        if any(n.lower() in output.lower() for n in needles):
+            return advice
+    return None
+
+
+def run_cdk(
+    args: list[str],
+    project: Path,
+    *,
+    env: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> str:
+    """Run the toolkit, streaming its lines to ``progress``; raise a DeployError on failure."""
+    try:
+        run_env = synth.node_env()
+    except synth.SynthError as exc:
+        raise DeployError(str(exc)) from None
+    run_env.update(env or {})
+    command = [*find_cdk_cli(project), *args]
+    lines: list[str] = []
+    try:
+        proc = subprocess.Popen(
+            command, cwd=project, env=run_env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    except OSError as exc:
+        raise DeployError(f"could not run the CDK CLI ({command[0]}): {exc}") from None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        lines.append(line)
+        if progress is not None and line.strip():
+            progress(line)
+    code = proc.wait()
+    output = "\n".join(lines)
+    if code != 0:
+        advice = explain_cli_failure(output) or "see the CDK output above."
+        tail = "\n".join(lines[-25:])
+        raise DeployError(f"`cdk {' '.join(args[:2])}` failed (exit {code}): {advice}\n{tail}")
+    return output
+
+
+# --- AWS identity and preconditions -------------------------------------------------------
+
+
+def aws_identity() -> tuple[str, str]:
+    """(account, region) of the developer's credentials, or a DeployError with the fix."""
+    import boto3
+    import botocore.exceptions as errors
+
+    session_ = boto3.Session()
+    region = session_.region_name
+    if not region:
+        raise DeployError(
+            "no AWS region configured: set AWS_REGION (or a region in your AWS profile)."
+        )
+    try:
+        identity = session_.client("sts").get_caller_identity()
+    except errors.NoCredentialsError:
+        raise DeployError(_KNOWN_ERRORS[1][1]) from None
+    except (errors.TokenRetrievalError, errors.SSOTokenLoadError, errors.UnauthorizedSSOTokenError):
+        raise DeployError(_KNOWN_ERRORS[0][1]) from None
+    except errors.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if "Expired" in code:
+            raise DeployError(_KNOWN_ERRORS[0][1]) from None
+        raise DeployError(f"AWS rejected your credentials ({code}): {exc}") from None
+    return identity["Account"], region
+
+
+def require_bootstrap(account: str, region: str, qualifier: str = "hnb659fds") -> None:
+    """The toolkit needs its bootstrap stack; say so before a long deploy fails."""
+    import boto3
+    import botocore.exceptions as errors
+
+    try:
+        boto3.client("ssm", region_name=region).get_parameter(
+            Name=f"/cdk-bootstrap/{qualifier}/version"
+        )
+    except errors.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            raise DeployError(
+                f"region {region} of account {account} is not bootstrapped for the CDK: run "
+                f"`npx cdk bootstrap aws://{account}/{region}` once, then run again."
+            ) from None
+        raise
+
+
+def stack_outputs(stack_name: str, region: str) -> dict[str, str] | None:
+    import boto3
+    import botocore.exceptions as errors
+
+    try:
+        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(
+            StackName=stack_name
+        )["Stacks"]
+    except errors.ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    if not stacks or stacks[0]["StackStatus"].endswith(("FAILED", "ROLLBACK_COMPLETE")):
+        return None
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _dir(project: Path, stage: str, name: str) -> Path:
+    return session.stage_dir(project, stage) / name
+
+
+def _stub_dir() -> Path:
+    from relay.stub_asset import build_stub_asset
+
+    return build_stub_asset()
+
+
+def _targets(stage: str, outputs: dict[str, str]) -> Any:
+    from infra import debug_stack as ds
+    from infra.live import LiveTargets
+
+    return LiveTargets(
+        websocket_url=outputs[ds.OUTPUT_WEBSOCKET_URL],
+        connections_endpoint=outputs[ds.OUTPUT_CONNECTIONS_ENDPOINT],
+        bucket=outputs[ds.OUTPUT_BUCKET],
+        execute_api_arn=outputs[ds.OUTPUT_EXECUTE_API_ARN],
+        api_stage=stage,
+    )
+
+
+def deploy_debug_stack(
+    stage: str, project: Path, account: str, region: str, progress: Progress
+) -> dict[str, str]:
+    """Deploy the stage's debug stack when it is missing or changed; return its outputs."""
+    from infra.debug_stack import debug_stack_name
+
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    out = _dir(project, stage, "cdk.out.debug")
+    assembly = synth.synthesize_debug(project, stage, stub_dir=_stub_dir(), out_dir=out, env=env)
+    name = debug_stack_name(stage)
+    marker = _dir(project, stage, "debug-deployed")
+    deployed_key = f"{account}/{region}/{(out / synth.CACHE_KEY_FILE).read_text()}"
+    outputs = stack_outputs(name, region)
+    if outputs and marker.is_file() and marker.read_text() == deployed_key:
+        progress(f"debug stack {name} is up to date")
+        return outputs
+    progress(f"deploying debug stack {name} (once per stage)")
+    run_cdk(
+        ["deploy", "--app", str(assembly.directory), name, "--require-approval", "never"],
+        project, env=env, progress=progress,
+    )  # fmt: skip
+    outputs = stack_outputs(name, region)
+    if not outputs:
+        raise DeployError(f"{name} deployed but has no outputs; run `relay remove` and retry")
+    marker.write_text(deployed_key)
+    return outputs
+
+
+def go_live(
+    stage: str,
+    project: Path,
+    *,
+    increase_timeout: bool = False,
+    progress: Progress | None = None,
+) -> LiveStage:
+    """Debug stack once, then the app in live mode (hotswap where it applies)."""
+    from infra import debug_stack as ds
+    from infra.live import LiveConfig
+
+    say = progress or (lambda line: None)
+    stages.validate(stage)
+    project = Path(project).resolve()
+    account, region = aws_identity()
+    require_bootstrap(account, region)
+    outputs = deploy_debug_stack(stage, project, account, region, say)
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    live = LiveConfig(
+        stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
+        increase_timeout=increase_timeout,
+    )  # fmt: skip
+    say("synthesizing the app in live mode")
+    try:
+        assembly = synth.synthesize(
+            project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
+        )
+        records = synth.write_functions(project, stage, assembly)
+    except synth.SynthError as exc:
+        raise DeployError(str(exc)) from None
+    relayed = [r for r in records if r["relayed"]]
+    if not relayed:
+        reasons = "; ".join(f"{r['path']}: {r['reason']}" for r in records) or "no functions"
+        raise DeployError(f"no function of the app can run locally ({reasons}).")
+    say(f"deploying {len(relayed)} stubbed function(s) (hotswap where possible)")
+    run_cdk(
+        ["deploy", "--app", str(assembly.directory), "--all", "--require-approval", "never",
+         "--hotswap-fallback"],
+        project, env=env, progress=say,
+    )  # fmt: skip
+    functions = [_live_function(r, assembly, region) for r in relayed]
+    return LiveStage(
+        stage=stage,
+        websocket_url=outputs[ds.OUTPUT_WEBSOCKET_URL],
+        connections_endpoint=outputs[ds.OUTPUT_CONNECTIONS_ENDPOINT],
+        region=region,
+        bucket=outputs[ds.OUTPUT_BUCKET],
+        table=outputs[ds.OUTPUT_TABLE],
+        functions=functions,
+        not_relayed=[(r["path"], r["reason"]) for r in records if not r["relayed"]],
+    )
+
+
+def _live_function(record: dict[str, Any], assembly: synth.Assembly, region: str) -> LiveFunction:
+    """Physical name, URL and resolved environment from the deployed stack."""
+    import boto3
+
+    stack_name = assembly.stacks()[record["stack"]]["stack_name"]
+    cfn = boto3.client("cloudformation", region_name=region)
+    name = cfn.describe_stack_resource(
+        StackName=stack_name, LogicalResourceId=record["logical_id"]
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    lam = boto3.client("lambda", region_name=region)
+    conf = lam.get_function_configuration(FunctionName=name)
+    variables = (conf.get("Environment") or {}).get("Variables") or {}
+    environment = {k: v for k, v in variables.items() if k not in STRIPPED}
+    try:
+        url = lam.get_function_url_config(FunctionName=name)["FunctionUrl"]
+    except lam.exceptions.ResourceNotFoundException:
+        url = None
+    config = FunctionConfig(
+        name=name,
+        handler=record["handler"],
+        code_dir=Path(record["code_dir"]),
+        layers=tuple(Path(p) for p in record["layers"]),
+        environment=environment,
+        timeout=float(record["timeout"]),
+        memory_mb=int(record["memory"]),
+        region=region,
+        account_id=conf["FunctionArn"].split(":")[4],
+    )
+    return LiveFunction(record["path"], name, url, record["handler"], record["code_dir"], config)
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def synth_command(stage: str, project: Path) -> int:
+    """``relay synth``: live-mode assembly; its folder is the last line on stdout.
+
+    With credentials and a deployed debug stack the stubs point at it; otherwise at
+    placeholders the emulator replaces (said on stderr).
+    """
+    from infra.live import LiveConfig, LiveTargets
+
+    project = Path(project).resolve()
+    targets = None
+    env: dict[str, str] = {}
+    try:
+        account, region = aws_identity()
+        from infra.debug_stack import debug_stack_name
+
+        outputs = stack_outputs(debug_stack_name(stage), region)
+        if outputs:
+            targets = _targets(stage, outputs)
+            env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    except Exception as exc:  # no account is fine for synth: placeholders instead
+        _echo(f"relay: no deployed debug stack used ({str(exc).splitlines()[0]})")
+    if targets is None:
+        _echo("relay: stubs point at placeholders (the emulator fills them in)")
+        targets = LiveTargets.placeholders(stage)
+    live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=targets)
+    try:
+        assembly = synth.synthesize(
+            project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
+        )
+        records = synth.write_functions(project, stage, assembly)
+    except synth.SynthError as exc:
+        _echo(f"relay: {exc}")
+        return 1
+    for record in records:
+        if not record["relayed"]:
+            _echo(f"relay: not relayed: {record['path']} ({record['reason']})")
+    print(assembly.directory)
+    return 0
+
+
+def deploy_command(stage: str, project: Path) -> int:
+    """``relay deploy``: the real code back (a full deploy, no hotswap: no drift is left)."""
+    project = Path(project).resolve()
+    try:
+        account, region = aws_identity()
+        env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+        assembly = synth.synthesize(
+            project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
+        )
+        run_cdk(
+            ["deploy", "--app", str(assembly.directory), "--all", "--require-approval", "never"],
+            project, env=env, progress=_echo,
+        )  # fmt: skip
+    except (DeployError, synth.SynthError) as exc:
+        _echo(f"relay: {exc}")
+        return 1
+    _echo(f"relay: stage {stage} runs its real code again (the debug stack stays; "
+          f"`relay remove --stage {stage}` deletes it)")  # fmt: skip
+    return 0
+
+
+def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
+    """``relay remove``: the debug stack, and with ``--all`` the stage's own stacks."""
+    from infra.debug_stack import debug_stack_name
+
+    project = Path(project).resolve()
+    try:
+        account, region = aws_identity()
+        env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+        if all_stacks:
+            app = synth.synthesize(
+                project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
+            )
+            run_cdk(["destroy", "--app", str(app.directory), "--all", "--force"], project,
+                    env=env, progress=_echo)  # fmt: skip
+        debug = synth.synthesize_debug(
+            project, stage, stub_dir=_stub_dir(), out_dir=_dir(project, stage, "cdk.out.debug"),
+            env=env,
+        )  # fmt: skip
+        run_cdk(
+            ["destroy", "--app", str(debug.directory), debug_stack_name(stage), "--force"],
+            project, env=env, progress=_echo,
+        )  # fmt: skip
+    except (DeployError, synth.SynthError) as exc:
+        _echo(f"relay: {exc}")
+        return 1
+    shutil.rmtree(session.stage_dir(project, stage), ignore_errors=True)
+    if not all_stacks:
+        _echo(
+            f"relay: removed the debug stack of {stage}. If the app is still live its "
+            f"functions run the stub: `relay deploy --stage {stage}` puts the real code back."
+        )
+    return 0
+
+
+# --- infrastructure watching for `relay start` ---------------------------------------------
+
+
+def infra_filter(project: Path, code_dirs: list[Path]) -> Callable[[Any, str], bool]:
+    """A watchfiles filter for the app's infrastructure code (not function code or output)."""
+    from watchfiles import PythonFilter
+
+    base = PythonFilter(extra_extensions=(".json", ".yaml", ".yml", ".ts", ".js"))
+    code = [Path(d).resolve() for d in code_dirs]
+    skip = {".relay", "cdk.out", "node_modules", ".git", ".venv", "__pycache__"}
+
+    def accept(change: Any, path: str) -> bool:
+        p = Path(path)
+        if not base(change, path) or skip & set(p.parts):
+            return False
+        return not any(p.is_relative_to(d) for d in code)
+
+    return accept
+
+
+def diff_live(
+    stage: str, project: Path, *, increase_timeout: bool = False
+) -> tuple[str, synth.Assembly]:
+    """Synthesize the changed app in live mode and the toolkit's template diff against AWS."""
+    from infra.debug_stack import debug_stack_name
+    from infra.live import LiveConfig
+
+    project = Path(project).resolve()
+    account, region = aws_identity()
+    outputs = stack_outputs(debug_stack_name(stage), region)
+    if not outputs:
+        raise DeployError(f"stage {stage} is not live: run `relay start --stage {stage}`")
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
+                      increase_timeout=increase_timeout)  # fmt: skip
+    assembly = synth.synthesize(
+        project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
+    )
+    synth.write_functions(project, stage, assembly)
+    text = run_cdk(["diff", "--app", str(assembly.directory), "--all"], project, env=env)
+    return text, assembly
+
+
+def apply_live(stage: str, project: Path, assembly: synth.Assembly, progress: Progress) -> None:
+    """Deploy an assembly from :func:`diff_live` (after the developer pressed ENTER)."""
+    account, region = aws_identity()
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    run_cdk(
+        ["deploy", "--app", str(assembly.directory), "--all", "--require-approval", "never",
+         "--hotswap-fallback"],
+        Path(project), env=env, progress=progress,
+    )  # fmt: skip
