@@ -1,0 +1,279 @@
+"""`relay start`: bring a stage live and serve its invocations on this machine.
+
+The order is the invocation path read backwards: the cloud side (the embedded emulator, or
+the debug stack and the stubbed app in AWS), then the local runtime that runs the real
+handlers, then the client that connects the two. The session file is written once the client
+is connected and rewritten on every reconnect, so other tools always find the live
+connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relay import session as sessions
+from relay.live_view import LiveView
+
+
+@dataclass
+class StartOptions:
+    stage: str
+    project: Path
+    local: bool
+    local_credentials: bool = False
+    increase_timeout: bool = False
+    debug: bool = False
+    debug_port: int = 5678
+    wait_for_debugger: bool = False
+    demo: bool = False
+
+
+@dataclass
+class LiveTarget:
+    """What the client needs of a live stage, whichever cloud it lives in."""
+
+    mode: str
+    region: str
+    websocket_url: str
+    connections_endpoint: str
+    functions: list[Any]  # items with path, function_name, function_url, handler, code_dir, config
+    lambda_endpoint: str | None = None
+    credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
+    cleanup: list[Any] = field(default_factory=list)
+    not_relayed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def start_command(**kwargs: Any) -> int:
+    options = StartOptions(**kwargs)
+    view = LiveView()
+    if not (options.project / "cdk.json").is_file():
+        view.error(
+            f"no cdk.json in {options.project}. Run relay from your CDK app's folder or pass "
+            "--app DIR."
+        )
+        return 2
+    try:
+        return asyncio.run(_serve(options, view))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(options: StartOptions, view: LiveView) -> int:
+    debug = _enable_debug(options, view) if options.debug else None
+    try:
+        target = await (
+            _local_target(options, view) if options.local else _aws_target(options, view)
+        )
+    except _StartError as exc:
+        view.error(str(exc))
+        return 2
+    try:
+        return await _run_client(options, view, target, debug)
+    finally:
+        for close in reversed(target.cleanup):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(close)
+
+
+class _StartError(Exception):
+    """The stage could not be brought live; the message says why and what to do."""
+
+
+def _enable_debug(options: StartOptions, view: LiveView) -> Any:
+    from relay.debug.attach import DebugStartError, announce, enable
+    from relay.debug.options import DebugOptions
+
+    try:
+        session = enable(
+            DebugOptions(port=options.debug_port, wait_for_debugger=options.wait_for_debugger)
+        )
+    except DebugStartError as exc:
+        view.error(str(exc))
+        raise SystemExit(2) from None
+    announce(session)
+    return DebugOptions(port=options.debug_port, wait_for_debugger=options.wait_for_debugger)
+
+
+async def _local_target(options: StartOptions, view: LiveView) -> LiveTarget:
+    from relay.emulator import LOCAL_CREDENTIALS, Emulator
+    from relay.emulator.provision import ProvisionError, provision
+
+    attached = _attach_running_emulator(options)
+    if attached is not None:
+        view.info(f"attached to the running emulator for stage '{options.stage}'")
+        return attached
+    with view.status("starting the embedded emulator"):
+        emulator = await asyncio.to_thread(Emulator().start)
+    target = LiveTarget(
+        mode="local",
+        region=emulator.region,
+        websocket_url="",
+        connections_endpoint="",
+        functions=[],
+        lambda_endpoint=emulator.lambda_endpoint,
+        credentials=LOCAL_CREDENTIALS,
+        cleanup=[emulator.close],
+    )
+    try:
+        with view.status("synthesizing the app in live mode and provisioning the emulator"):
+            provisioned = await asyncio.to_thread(
+                provision,
+                emulator,
+                project=options.project,
+                stage=options.stage,
+                increase_timeout=options.increase_timeout,
+            )
+    except ProvisionError as exc:
+        emulator.close()
+        raise _StartError(str(exc)) from None
+    target.websocket_url = provisioned.websocket_url
+    target.connections_endpoint = provisioned.connections_endpoint
+    target.functions = provisioned.functions
+    target.not_relayed = provisioned.not_relayed
+    for warning in provisioned.warnings:
+        view.warn(warning)
+    return target
+
+
+def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
+    """Use a `relay emulator` already serving this project, so clients can come and go."""
+    try:
+        from relay.emulator.command import attach
+    except ImportError:
+        return None
+    handle = attach(options.project, options.stage)
+    if handle is None:
+        return None
+    from relay.emulator import LOCAL_CREDENTIALS
+
+    return LiveTarget(
+        mode="local",
+        region=handle.region,
+        websocket_url=handle.websocket_url,
+        connections_endpoint=handle.connections_endpoint,
+        functions=handle.functions,
+        lambda_endpoint=handle.lambda_endpoint,
+        credentials=LOCAL_CREDENTIALS,
+    )
+
+
+async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
+    from relay.deploy import DeployError, go_live
+
+    try:
+        live = await asyncio.to_thread(
+            go_live,
+            options.stage,
+            options.project,
+            increase_timeout=options.increase_timeout,
+            progress=view.info,
+        )
+    except DeployError as exc:
+        raise _StartError(str(exc)) from None
+    return LiveTarget(
+        mode="aws",
+        region=live.region,
+        websocket_url=live.websocket_url,
+        connections_endpoint=live.connections_endpoint,
+        functions=live.functions,
+        credentials=None,  # the developer's own boto3 credential chain
+        not_relayed=list(getattr(live, "not_relayed", [])),
+    )
+
+
+def _session(
+    options: StartOptions, target: LiveTarget, connection_id: str | None
+) -> sessions.Session:
+    return sessions.Session(
+        stage=options.stage,
+        mode=target.mode,
+        websocket_url=target.websocket_url,
+        connections_endpoint=target.connections_endpoint,
+        region=target.region,
+        connection_id=connection_id,
+        lambda_endpoint=target.lambda_endpoint,
+        functions=[
+            sessions.SessionFunction(
+                path=f.path,
+                function_name=f.function_name,
+                function_url=f.function_url,
+                handler=f.handler,
+                code_dir=str(f.code_dir),
+            )
+            for f in target.functions
+        ],
+    )
+
+
+async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget, debug: Any) -> int:
+    from relay.client import RelayClient
+    from relay.runtime import LocalRuntime
+
+    runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
+    await runtime.start()
+    ready = asyncio.Event()
+
+    def on_connected(connection_id: str) -> None:
+        sessions.save(options.project, _session(options, target, connection_id))
+        if not ready.is_set():
+            ready.set()
+            view.ready(options.stage, target.mode, target.functions, target.not_relayed)
+        else:
+            view.info(f"reconnected as {connection_id}")
+
+    client = RelayClient(
+        stage=options.stage,
+        websocket_url=target.websocket_url,
+        connections_endpoint=target.connections_endpoint,
+        region=target.region,
+        credentials=target.credentials,
+        runtime=runtime,
+        functions={f.function_name: f.config for f in target.functions},
+        on_event=view.event,
+        on_connected=on_connected,
+        local_credentials=options.local_credentials,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.stop()))
+    demo: asyncio.Task[None] | None = None
+    if options.demo:
+        demo = asyncio.create_task(_demo(ready, target, view))
+    try:
+        code = await client.run()
+    finally:
+        if demo is not None:
+            demo.cancel()
+        await runtime.close()
+        if target.mode == "local" and target.cleanup:
+            # The emulator dies with this process: a session file would point nowhere.
+            sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
+    if target.mode == "aws" and code == 0:
+        view.info(
+            f"stage '{options.stage}' stays live (functions still point at the stub); "
+            f"`relay start --stage {options.stage}` resumes, `relay deploy --stage "
+            f"{options.stage}` puts the real code back."
+        )
+    return code
+
+
+async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:
+    """Exercise each demo function once through its real front door (README quick start)."""
+    from relay.demo_calls import run_demo_calls
+
+    await ready.wait()
+    try:
+        await asyncio.to_thread(run_demo_calls, target, view)
+    except Exception as exc:  # the demo must never take the session down
+        view.warn(f"demo calls failed: {exc}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(start_command())
