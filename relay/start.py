@@ -44,6 +44,7 @@ class LiveTarget:
     connections_endpoint: str
     functions: list[Any]  # items with path, function_name, function_url, handler, code_dir, config
     lambda_endpoint: str | None = None
+    s3_endpoint: str | None = None  # local mode: moto's endpoint for the overflow bucket
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
     cleanup: list[Any] = field(default_factory=list)
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
@@ -117,6 +118,7 @@ async def _local_target(options: StartOptions, view: LiveView) -> LiveTarget:
         connections_endpoint="",
         functions=[],
         lambda_endpoint=emulator.lambda_endpoint,
+        s3_endpoint=emulator.endpoints["s3"],
         credentials=LOCAL_CREDENTIALS,
         cleanup=[emulator.close],
     )
@@ -159,6 +161,7 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
         connections_endpoint=handle.connections_endpoint,
         functions=handle.functions,
         lambda_endpoint=handle.lambda_endpoint,
+        s3_endpoint=handle.s3_endpoint,
         credentials=LOCAL_CREDENTIALS,
     )
 
@@ -232,7 +235,8 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         websocket_url=target.websocket_url,
         connections_endpoint=target.connections_endpoint,
         region=target.region,
-        credentials=target.credentials,
+        session=_boto_session(target),
+        s3_endpoint=target.s3_endpoint,
         runtime=runtime,
         functions={f.function_name: f.config for f in target.functions},
         on_event=view.event,
@@ -262,6 +266,19 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
             f"{options.stage}` puts the real code back."
         )
     return code
+
+
+def _boto_session(target: LiveTarget) -> Any:
+    """The developer's credentials: the emulator's well-known pair, or the usual AWS chain."""
+    import boto3
+
+    if target.credentials is None:
+        return boto3.Session(region_name=target.region)
+    return boto3.Session(
+        aws_access_key_id=target.credentials[0],
+        aws_secret_access_key=target.credentials[1],
+        region_name=target.region,
+    )
 
 
 async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:
