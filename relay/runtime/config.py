@@ -137,4 +137,5 @@ def lambda_environment(
         # relay.debug.attach.enable() puts the live attach-state address here (see
         # docs/architecture.md, Debugging); "1" = debug mode without it.
         env["RELAY_DEBUG"] = os.environ.get("RELAY_DEBUG") or "1"
+        env.update({k: v for k, v in os.environ.items() if k.startswith("PYDEVD_")})
     return env

@@ -200,7 +200,7 @@ class LocalRuntime:
 
     async def _new_worker(self, config: FunctionConfig, generation: int) -> Worker:
         fresh = not self._spares
-        worker = self._spares.pop(0) if self._spares else await Worker.spawn()
+        worker = self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
         self._top_up_spares()
         worker.on_state = None
         worker.enforce_timeouts = self.debug is None
@@ -222,6 +222,12 @@ class LocalRuntime:
         )
         return worker
 
+    def _spawn_env(self) -> dict[str, str]:
+        """debugpy follows workers into their start-up; its settings must be there already."""
+        if self.debug is None:
+            return {}
+        return {k: v for k, v in os.environ.items() if k.startswith("PYDEVD_")}
+
     def _top_up_spares(self) -> None:
         if self._closed:
             return
@@ -233,7 +239,7 @@ class LocalRuntime:
 
     async def _spawn_spare(self) -> None:
         try:
-            worker = await Worker.spawn()
+            worker = await Worker.spawn(self._spawn_env())
         finally:
             self._spawning -= 1
         if self._closed:

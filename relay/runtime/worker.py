@@ -122,7 +122,7 @@ class Worker(api.RuntimeApiHandler):
 
     # lifecycle ---------------------------------------------------------------------
     @classmethod
-    async def spawn(cls) -> Worker:
+    async def spawn(cls, extra_env: Mapping[str, str] | None = None) -> Worker:
         """Start a spare: a Python process that has imported awslambdaric and waits."""
         self = cls()
         self._server, self.port = await api.serve(self)
@@ -137,6 +137,7 @@ class Worker(api.RuntimeApiHandler):
                 "RELAY_ROOT": RELAY_ROOT,
             }
         )
+        env.update(extra_env or {})
         self._spawned_at = time.perf_counter()
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -268,10 +269,10 @@ class Worker(api.RuntimeApiHandler):
         inv = self._current
         if inv is None or inv.future is None or inv.future.done():
             return
+        self._read_logs()  # everything the handler printed before answering is in the pipe
         self._current = None
         if inv.timer is not None:
             inv.timer.cancel()
-        self._read_logs()  # everything the handler printed before answering is in the pipe
         assert self.config is not None
         duration = (
             (time.perf_counter() - inv.delivered_at) * 1000 if inv.delivered_at is not None else 0.0
