@@ -90,10 +90,10 @@ class LambdaApi:
             and request.method == "POST"
         ):
             return await self.invoke(parts[3], request)
-        if len(parts) == 4 and parts[1] == "2015-03-31" and parts[2] == "functions":
-            if request.method == "GET" and parts[3] == "":
+        if parts[1:3] == ["2015-03-31", "functions"] and request.method == "GET":
+            if len(parts) == 3 or (len(parts) == 4 and parts[3] == ""):
                 return self.list_functions()
-            if request.method == "GET":
+            if len(parts) == 4:
                 return self.get_function(parts[3], request)
         if (
             len(parts) == 5

@@ -59,7 +59,7 @@ def client(emulator: Emulator, service: str, creds: Credentials | None = None, *
         service,
         region_name=REGION,
         endpoint_url=kw.pop("endpoint_url", None) or emulator.endpoints.get(service),
-        config=Config(retries={"max_attempts": 0}, read_timeout=60),
+        config=kw.pop("config", None) or Config(retries={"max_attempts": 0}, read_timeout=60),
         **(creds or emulator.credentials).boto3_kwargs(),
         **kw,
     )
