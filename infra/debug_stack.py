@@ -35,6 +35,9 @@ TTL_ATTRIBUTE = "expires_at"
 #: Overflow objects are single-use message bodies; one day is ample for any invocation.
 OVERFLOW_EXPIRY = cdk.Duration.days(1)
 
+#: The newest Python runtime: the stub asset is stdlib + pure-Python websockets.
+CONNECT_RUNTIME = lambda_.Runtime.PYTHON_3_14
+
 Customize = Callable[[cdk.Stack], None]
 
 
@@ -98,7 +101,7 @@ class DebugStack(cdk.Stack):
         self.connect_handler = lambda_.Function(
             self,
             "ConnectHandler",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=CONNECT_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler="connect.handler",
             code=lambda_.Code.from_asset(str(stub_code)),
@@ -155,8 +158,39 @@ class DebugStack(cdk.Stack):
         for key, value in outputs.items():
             cdk.CfnOutput(self, key, value=value)
 
+        self._acknowledge_findings(stage)
         if customize is not None:
             customize(self)
+
+    def _acknowledge_findings(self, stage: str) -> None:
+        """cdk-nag AwsSolutions findings that are deliberate here, each with its reason."""
+        api_logical = self.get_logical_id(self.api.node.default_child)  # type: ignore[arg-type]
+        acknowledgements = [
+            (self.table, "AwsSolutions-DDB3",
+             "The table only holds live WebSocket connection ids that expire within hours; "
+             "nothing to recover, and PITR would cost money at rest."),
+            (self.bucket, "AwsSolutions-S1",
+             "Single-use overflow message bodies that expire after one day; access logs would "
+             "need a second bucket per stage and would outlive the data they describe."),
+            (self.connect_handler, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
+             "policy/service-role/AWSLambdaBasicExecutionRole]",
+             "The AWS managed basic execution policy only lets the function write its logs."),
+            (self.connect_handler, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-"
+             f"api:<AWS::Region>:<AWS::AccountId>:<{self.resolve(api_logical)}>/{stage}/*/"
+             "@connections/*]",
+             "Connection ids are only known at run time; the grant is limited to this stage "
+             "of this stage's own API."),
+            (self.api, "AwsSolutions-APIG4",
+             "API Gateway WebSocket APIs authorize on $connect only (AWS_IAM here); "
+             "$disconnect and $default run on an already authorized connection."),
+            (self.ws_stage, "AwsSolutions-APIG1",
+             "Stage access logs need the account-wide API Gateway CloudWatch role, which a "
+             "per-developer stack must not change; the connect handler logs each connection."),
+        ]  # fmt: skip
+        for construct, rule, reason in acknowledgements:
+            cdk.Validations.of(construct).acknowledge(
+                cdk.Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason)
+            )
 
 
 @jsii.implements(cdk.IAspect)
