@@ -77,6 +77,6 @@ class CodeWatcher:
 
     async def _run(self, dirs: tuple[str, ...], stop: asyncio.Event) -> None:
         async for changes in watchfiles.awatch(
-            *dirs, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop, raise_interrupt=False
+            *dirs, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop
         ):
             self._on_change({path for _change, path in changes})
