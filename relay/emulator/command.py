@@ -1,0 +1,230 @@
+"""`relay emulator`: run the embedded AWS on its own, so `relay start --local` clients can
+come and go against the same emulated cloud, and `attach` for those clients.
+
+The running emulator is announced in `<project>/.relay/emulator.json`: endpoints, ports and
+pid, never a secret (the local developer key pair is the documented well-known one; role
+credentials and function environments stay in the emulator's memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+STATE_FILE = Path(".relay") / "emulator.json"
+_FORMAT = 1
+
+
+@dataclass
+class EmulatorHandle:
+    """A running `relay emulator`, as read from its state file."""
+
+    stage: str
+    pid: int
+    region: str
+    websocket_url: str
+    connections_endpoint: str
+    lambda_endpoint: str
+    s3_endpoint: str
+    dynamodb_endpoint: str
+    bucket: str = ""
+    table: str = ""
+    functions: list[Any] = field(default_factory=list)  # provision.ProvisionedFunction
+
+
+def state_path(project: Path) -> Path:
+    return Path(project) / STATE_FILE
+
+
+def _function_record(function: Any) -> dict[str, Any]:
+    config = function.config
+    return {
+        "path": function.path,
+        "function_name": function.function_name,
+        "function_url": function.function_url,
+        "handler": function.handler,
+        "code_dir": str(function.code_dir),
+        # The environment is not written: the stub sends it with every invocation.
+        "config": {
+            "name": config.name,
+            "handler": config.handler,
+            "code_dir": str(config.code_dir),
+            "layers": [str(p) for p in config.layers],
+            "timeout": config.timeout,
+            "memory_mb": config.memory_mb,
+            "region": config.region,
+            "account_id": config.account_id,
+        },
+    }
+
+
+def write_state(project: Path, stage: str, emulator: Any, provisioned: Any) -> Path:
+    """Announce a running emulator (atomically, owner-readable only)."""
+    endpoints = emulator.endpoints
+    document = {
+        "format": _FORMAT,
+        "stage": stage,
+        "pid": os.getpid(),
+        "region": emulator.region,
+        "account_id": emulator.account_id,
+        "access_key": emulator.credentials.access_key,  # well-known, documented
+        "websocket_url": provisioned.websocket_url,
+        "connections_endpoint": provisioned.connections_endpoint,
+        "lambda_endpoint": endpoints["lambda"],
+        "s3_endpoint": endpoints["s3"],
+        "dynamodb_endpoint": endpoints["dynamodb"],
+        "bucket": getattr(provisioned, "bucket", ""),
+        "table": getattr(provisioned, "table", ""),
+        "functions": [_function_record(f) for f in provisioned.functions],
+    }
+    path = state_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+    os.replace(temporary, path)
+    return path
+
+
+def _alive(pid: int, url: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _functions(records: list[dict[str, Any]]) -> list[Any]:
+    from relay.emulator.provision import ProvisionedFunction
+    from relay.runtime import FunctionConfig
+
+    functions = []
+    for record in records:
+        c = record["config"]
+        config = FunctionConfig(
+            name=c["name"],
+            handler=c["handler"],
+            code_dir=Path(c["code_dir"]),
+            layers=tuple(Path(p) for p in c.get("layers", [])),
+            timeout=float(c["timeout"]),
+            memory_mb=int(c["memory_mb"]),
+            region=c["region"],
+            account_id=c["account_id"],
+        )
+        functions.append(
+            ProvisionedFunction(
+                path=record["path"],
+                function_name=record["function_name"],
+                function_url=record["function_url"],
+                handler=record["handler"],
+                code_dir=record["code_dir"],
+                config=config,
+            )
+        )
+    return functions
+
+
+def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
+    """The `relay emulator` serving `project` (and `stage`, if given) if one is alive."""
+    path = state_path(project)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        return None
+    if stage is not None and document.get("stage") != stage:
+        return None
+    try:
+        handle = EmulatorHandle(
+            stage=document["stage"],
+            pid=int(document["pid"]),
+            region=document["region"],
+            websocket_url=document["websocket_url"],
+            connections_endpoint=document["connections_endpoint"],
+            lambda_endpoint=document["lambda_endpoint"],
+            s3_endpoint=document["s3_endpoint"],
+            dynamodb_endpoint=document["dynamodb_endpoint"],
+            bucket=document.get("bucket", ""),
+            table=document.get("table", ""),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not _alive(handle.pid, handle.lambda_endpoint):
+        return None
+    handle.functions = _functions(document.get("functions", []))
+    return handle
+
+
+def _print_log(function: str, request_id: str, line: str) -> None:
+    print(f"[{function}] {line}", flush=True)
+
+
+def emulator_command(stage: str, project: Path) -> int:
+    """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop."""
+    from relay.emulator import Emulator
+    from relay.emulator.provision import ProvisionError, provision
+
+    running = attach(project, None)
+    if running is not None:
+        print(
+            f"relay: an emulator already serves {project} (stage '{running.stage}', pid "
+            f"{running.pid}); stop it first, or run `relay start --local --stage "
+            f"{running.stage}` to use it.",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    path = state_path(project)
+    try:
+        with Emulator(on_log=_print_log) as emulator:
+            try:
+                provisioned = provision(emulator, project=project, stage=stage)
+            except ProvisionError as exc:
+                print(f"relay: {exc}", file=sys.stderr)
+                return 2
+            for warning in getattr(provisioned, "warnings", []):
+                print(f"relay: warning: {warning}", file=sys.stderr)
+            write_state(project, stage, emulator, provisioned)
+            try:
+                print(
+                    f"relay emulator ready for stage '{stage}': "
+                    f"{len(provisioned.functions)} function(s), Lambda "
+                    f"{emulator.lambda_endpoint}, WebSocket {provisioned.websocket_url} "
+                    "(Ctrl-C to stop)",
+                    flush=True,
+                )
+                stop.wait()
+            finally:
+                _remove_own_state(path)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_own_state(path: Path) -> None:
+    """Remove the state file if it is still ours (another emulator may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
