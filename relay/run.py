@@ -1,0 +1,146 @@
+"""`relay run`: one handler through the local runtime, like `aws lambda invoke`.
+
+stdout carries only the response payload (exactly as Lambda returns it), so it can be piped;
+logs go to stderr as they happen. With --watch the environment stays up and every save
+runs the handler again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+
+from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
+
+#: After a save, wait for this much quiet before re-running, so that an editor's
+#: write-then-rename counts as one save.
+SETTLE_S = 0.05
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message says what to do instead."""
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(
+                f"--env {pair!r} is not NAME=VALUE; write it as --env NAME=value "
+                "(the name made of letters, digits and underscores)"
+            )
+        env[key] = value
+    return env
+
+
+def read_event(event: str | None) -> bytes:
+    if event is None:
+        return b"{}"
+    if event == "-":
+        data = sys.stdin.buffer.read()
+        source = "stdin"
+    else:
+        path = Path(event)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the event file {event}: {exc.strerror}; "
+                "pass --event FILE with a JSON file, or --event - to read stdin"
+            ) from None
+        source = str(path)
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise UsageError(
+            f"the event from {source} is not JSON ({exc}); Lambda accepts only JSON payloads"
+        ) from None
+    return data
+
+
+def function_name(handler: str, code_dir: Path) -> str:
+    """A valid Lambda function name for the run, e.g. ``app-handler``."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", handler).strip("-")[:64] or "relay-run"
+
+
+def _print_result(result: InvocationResult, *, newline: bool) -> None:
+    out = sys.stdout.buffer
+    out.write(result.payload)
+    if newline:
+        out.write(b"\n")
+    out.flush()
+
+
+def _log(function: str, request_id: str, line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _run(config: FunctionConfig, payload: bytes, watch: bool) -> int:
+    async with LocalRuntime(watch=watch, spares=1 if watch else 0, on_log=_log) as runtime:
+        runtime.configure(config)
+        result = await runtime.invoke(config.name, payload)
+        _print_result(result, newline=watch or sys.stdout.isatty())
+        if not watch:
+            return 1 if result.function_error else 0
+        print(
+            f"relay: watching {config.code_dir} — save to run again, Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        seen = runtime.reloads[config.name]
+        while True:
+            seen = await runtime.wait_reload(config.name, seen, timeout=None)
+            while True:  # let a burst of events from one save settle
+                try:
+                    seen = await runtime.wait_reload(config.name, seen, timeout=SETTLE_S)
+                except TimeoutError:
+                    break
+            result = await runtime.invoke(config.name, payload)
+            _print_result(result, newline=True)
+
+
+def run_command(
+    *,
+    handler: str,
+    event: str | None,
+    code_dir: Path,
+    env: list[str],
+    layers: list[Path],
+    timeout: float,
+    memory: int,
+    watch: bool,
+) -> int:
+    """Body of `relay run`; returns the exit code (0 ok, 1 function error, 2 bad input)."""
+    try:
+        environment = parse_env(env)
+        if not code_dir.is_dir():
+            raise UsageError(f"--code-dir {code_dir} is not a folder; point it at the code")
+        for layer in layers:
+            if not layer.is_dir():
+                raise UsageError(f"--layer {layer} is not a folder (it should hold python/)")
+        if timeout <= 0 or timeout > 900:
+            raise UsageError(f"--timeout {timeout} is out of Lambda's range (0 < S <= 900)")
+        if not 128 <= memory <= 10240:
+            raise UsageError(f"--memory {memory} is out of Lambda's range (128-10240 MB)")
+        payload = read_event(event)
+        config = FunctionConfig(
+            name=function_name(handler, code_dir),
+            handler=handler,
+            code_dir=code_dir,
+            layers=tuple(layers),
+            environment=environment,
+            timeout=timeout,
+            memory_mb=memory,
+        )
+    except (UsageError, ValueError) as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(config, payload, watch))
+    except KeyboardInterrupt:
+        print("relay: stopped", file=sys.stderr)
+        return 130 if not watch else 0

@@ -1,0 +1,161 @@
+"""`relay run` as a user runs it: a real subprocess, stdout for the payload, stderr for logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "runtime" / "fixtures"
+
+
+def relay_run(
+    *args: str, stdin: bytes = b"", cwd: Path = FIXTURES / "basic"
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "relay", "run", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_payload_on_stdout_logs_on_stderr() -> None:
+    proc = relay_run("app.echo", "--event", "-", stdin=b'{"a": [1, 2]}')
+    assert proc.returncode == 0
+    assert proc.stdout == b'{"a": [1, 2]}'
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0] == "init: module imported"
+    assert re.fullmatch(r"START RequestId: [0-9a-f-]{36} Version: \$LATEST", lines[1])
+    assert lines[2].startswith("END RequestId: ")
+    assert re.match(
+        r"REPORT RequestId: [0-9a-f-]{36}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms"
+        r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: [\d.]+ ms",
+        lines[3],
+    )
+
+
+def test_event_file_env_memory_and_code_dir(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('{"name": "file"}')
+    proc = relay_run(
+        "app.environment",
+        "--event",
+        str(event),
+        "--env",
+        "GREETING=hello=world",
+        "--memory",
+        "512",
+        "--code-dir",
+        str(FIXTURES / "basic"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    body = json.loads(proc.stdout)
+    assert body["GREETING"] == "hello=world"
+    assert body["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert body["AWS_LAMBDA_FUNCTION_NAME"] == "app-environment"
+    assert body["LAMBDA_TASK_ROOT"] == str(FIXTURES / "basic")
+
+
+def test_default_event_is_an_empty_object() -> None:
+    proc = relay_run("app.echo")
+    assert (proc.returncode, proc.stdout) == (0, b"{}")
+
+
+def test_function_error_prints_lambdas_payload_and_exits_1() -> None:
+    proc = relay_run("app.raises", "--event", "-", stdin=b'{"order": 3}', cwd=FIXTURES / "errors")
+    assert proc.returncode == 1
+    body = json.loads(proc.stdout)
+    assert body["errorType"] == "OrderError"
+    assert body["errorMessage"] == "order 3 is invalid"
+    assert re.fullmatch(r"[0-9a-f-]{36}", body["requestId"])
+    assert body["stackTrace"][0].endswith(
+        "    raise OrderError(f\"order {event['order']} is invalid\")\n"
+    )
+    assert "[ERROR] OrderError: order 3 is invalid" in proc.stderr.decode()
+
+
+def test_timeout_option() -> None:
+    proc = relay_run(
+        "app.sleeps",
+        "--timeout",
+        "0.3",
+        "--event",
+        "-",
+        stdin=b'{"seconds": 5}',
+        cwd=FIXTURES / "errors",
+    )
+    assert proc.returncode == 1
+    message = json.loads(proc.stdout)["errorMessage"]
+    assert message.endswith(" Task timed out after 0.30 seconds")
+    assert proc.stderr.decode().splitlines()[-1] == message
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (
+            ["--env", "NOEQUALS"],
+            b"",
+            "relay: --env 'NOEQUALS' is not NAME=VALUE; write it as --env NAME=value",
+        ),
+        (["--env", "=x"], b"", "relay: --env '=x' is not NAME=VALUE"),
+        (
+            ["--event", "missing.json"],
+            b"",
+            "relay: cannot read the event file missing.json: No such file or directory",
+        ),
+        (["--event", "-"], b"{not json", "relay: the event from stdin is not JSON"),
+        (["--code-dir", "nowhere"], b"", "relay: --code-dir nowhere is not a folder"),
+        (["--timeout", "0"], b"", "relay: --timeout 0.0 is out of Lambda's range"),
+    ],
+)
+def test_bad_input_is_a_clear_error_with_exit_2(
+    args: list[str], stdin: bytes, message: str
+) -> None:
+    proc = relay_run("app.echo", *args, stdin=stdin)
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    assert proc.stderr.decode().startswith(message)
+
+
+def test_bad_handler_name() -> None:
+    proc = relay_run("nodot")
+    assert proc.returncode == 2
+    assert "handler 'nodot' has no '.'" in proc.stderr.decode()
+
+
+def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'one'\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b'"one"\n'
+        while b"relay: watching" not in proc.stderr.readline():
+            pass
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'two'\n")
+        assert proc.stdout.readline() == b'"two"\n'
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    raise ValueError('three')\n")
+        assert json.loads(proc.stdout.readline())["errorMessage"] == "three"
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
