@@ -205,6 +205,8 @@ class RolePath:
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, iam.CfnRole):
             node.path = self.path
+        elif isinstance(node, cdk.CfnResource) and node.cfn_resource_type == "AWS::IAM::Role":
+            node.add_property_override("Path", self.path)  # custom resource providers' roles
 
 
 def customize_from_context(settings: dict[str, object] | None) -> Customize | None:

@@ -11,6 +11,7 @@ an app may also opt in by code with one line: ``infra.live.enable(app)``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -257,8 +258,11 @@ def _acknowledge_wildcards(fn: lambda_.Function, targets: LiveTargets) -> None:
         connections: "connection ids are only known at run time; limited to the stage's API",
         overflow: "overflow object keys are per message; limited to the stage's own bucket",
     }
-    for resource, reason in reasons.items():
-        cdk.Validations.of(fn).acknowledge(
+    scopes: list[IConstruct] = [fn]
+    if isinstance(fn.role, iam.Role) and not fn.role.node.path.startswith(fn.node.path + "/"):
+        scopes.append(fn.role)  # a role passed in: its DefaultPolicy lives under it
+    for (resource, reason), scope in itertools.product(reasons.items(), scopes):
+        cdk.Validations.of(scope).acknowledge(
             cdk.Acknowledgment(
                 id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]",
                 reason=f"relay live mode: {reason}",

@@ -69,7 +69,7 @@ def user_stack(app: cdk.App) -> cdk.Stack:
     lambda_.Function(
         stack,
         "Audit",
-        runtime=lambda_.Runtime.NODEJS_20_X,
+        runtime=lambda_.Runtime.NODEJS_22_X,
         handler="index.handler",
         code=lambda_.Code.from_inline("exports.handler = async () => 'ok';"),
     )

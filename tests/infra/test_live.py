@@ -70,7 +70,7 @@ def test_node_function_is_untouched_and_listed(live_app: dict) -> None:
     assert "Environment" not in audit
     [record] = [f for f in live_app["record"]["functions"] if f["path"] == "shop-alice/Audit"]
     assert record["relayed"] is False
-    assert record["reason"] == "runtime nodejs20.x: relay runs Python handlers only"
+    assert record["reason"] == "runtime nodejs22.x: relay runs Python handlers only"
 
 
 def test_permissions_are_scoped_to_the_stage_api_and_bucket(live_app: dict) -> None:

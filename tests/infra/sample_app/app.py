@@ -45,7 +45,7 @@ table.grant_read_write_data(orders)
 lambda_.Function(
     stack,
     "Audit",
-    runtime=lambda_.Runtime.NODEJS_20_X,
+    runtime=lambda_.Runtime.NODEJS_22_X,
     handler="index.handler",
     code=lambda_.Code.from_inline("exports.handler = async () => 'ok';"),
 )
