@@ -20,6 +20,11 @@ class LiveView:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self._lock = threading.Lock()
+        self._names: dict[str, str] = {}
+
+    def name_functions(self, names: dict[str, str]) -> None:
+        """Show construct paths (what the developer wrote), not generated function names."""
+        self._names = dict(names)
 
     # -- status lines -------------------------------------------------------------------
 
@@ -66,6 +71,7 @@ class LiveView:
     def event(self, event: Any) -> None:
         """One finished (or failed) invocation, from the client."""
         name = getattr(event, "function", None) or getattr(event, "function_name", "?")
+        name = self._names.get(name, name)
         duration = getattr(event, "duration_ms", None)
         status = getattr(event, "status", None)
         error = getattr(event, "error_type", None) or getattr(event, "function_error", None)
@@ -84,7 +90,8 @@ class LiveView:
         """A line of a handler's output, as CloudWatch would show it."""
         text = line.rstrip("\n")
         if text:
-            self._print(f"[dim]  {escape(function)} │[/] {escape(text)}")
+            name = self._names.get(function, function)
+            self._print(f"[dim]  {escape(name)} │[/] {escape(text)}")
 
     def _print(self, markup: str) -> None:
         with self._lock:

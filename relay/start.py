@@ -218,6 +218,7 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
     from relay.client import RelayClient
     from relay.runtime import LocalRuntime
 
+    view.name_functions({f.function_name: f.path for f in target.functions})
     runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
     await runtime.start()
     ready = asyncio.Event()
