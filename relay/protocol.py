@@ -86,6 +86,7 @@ class Invoke:
     region: str = ""
     handler: str = ""  # RELAY_ORIGINAL_HANDLER
     function_path: str = ""  # RELAY_FUNCTION_PATH (construct path)
+    bucket: str | None = None  # RELAY_BUCKET: where the client puts an oversized answer
     client_context: str | None = None
     cognito_identity: str | None = None
     trace_id: str | None = None

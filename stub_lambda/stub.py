@@ -178,17 +178,13 @@ class _Link:
             return None
         return message
 
-    def hello(self, until: float) -> None:
-        """Learn our own connection id and the stage's client (cold path)."""
+    def hello(self, until: float) -> bool:
+        """Learn our own connection id and the stage's client (cold path); False on timeout."""
         self.send(protocol.Hello(role="stub", stage=self.stage))
         while True:
             remaining = until - time.monotonic()
             if remaining <= 0:
-                raise RelayError(
-                    f"relay: the connect handler of stage {self.stage!r} did not answer within "
-                    f"{NO_CLIENT_AFTER:.0f} s; check its logs, or redeploy with "
-                    f"`relay start --stage {self.stage}`"
-                )
+                return False
             try:
                 message = self.receive(remaining)
             except TimeoutError:
@@ -201,7 +197,7 @@ class _Link:
             if isinstance(message, protocol.Welcome):
                 self.connection_id = message.connection_id
                 self.client_id = message.client_id
-                return
+                return True
             if message is not None:
                 print(f"relay: dropped a {message.type} message while waiting for welcome")
 
@@ -210,24 +206,34 @@ class _Link:
     def forward(self, invoke: protocol.Invoke) -> protocol.Result | protocol.Error:
         start = time.monotonic()
         deadline = start + (invoke.deadline_ms - _now_ms()) / 1000.0
+        last_chance = deadline - DEADLINE_MARGIN_MS / 1000.0
         self.ensure(budget_s=deadline - start)
         flight = protocol.InFlight(log=print)
         flight.start(invoke.id)
-        self._deliver(invoke, start)
+        posted_to = self._deliver(invoke)
+        window = time.monotonic()
+        redeliveries = 0
         next_ping = time.monotonic() + PING_EVERY
         while True:
             now = time.monotonic()
-            if flight.acked(invoke.id):
-                until = deadline - DEADLINE_MARGIN_MS / 1000.0
-            else:
-                until = min(start + NO_CLIENT_AFTER, deadline)
+            acked = flight.acked(invoke.id)
+            until = last_chance if acked else min(window + NO_CLIENT_AFTER, last_chance)
             if now >= until:
-                acked = flight.acked(invoke.id)
+                if not acked and now < last_chance and redeliveries < 2:
+                    # Silence: maybe the client reconnected and our post went to its old
+                    # connection. Ask the gateway; a different client gets the same id again.
+                    self.hello(now + NO_CLIENT_AFTER)
+                    if self.client_id is not None and self.client_id != posted_to:
+                        redeliveries += 1
+                        posted_to = self._deliver(invoke)
+                        window = time.monotonic()
+                        continue
                 flight.abandon(invoke.id)  # a late answer is dropped, never applied
-                if acked or now >= deadline - DEADLINE_MARGIN_MS / 1000.0:
+                if acked or now >= last_chance:
                     raise RelayTimeout(
                         f"relay: no answer from the relay client of stage {self.stage!r} before "
-                        "the function's deadline (is it stopped at a breakpoint?)"
+                        "the function's deadline (is it stopped at a breakpoint, or was "
+                        "`relay start` stopped?)"
                     )
                 raise RelayClientNotConnected(_no_client_text(self.stage))
             try:
@@ -242,7 +248,7 @@ class _Link:
                 # again under the same id; the client answers each id once, to our new id.
                 self.close()
                 self.ensure(budget_s=deadline - time.monotonic())
-                self._deliver(invoke, start)
+                posted_to = self._deliver(invoke)
                 continue
             if message is None or not flight.accept(message):
                 continue
@@ -251,10 +257,19 @@ class _Link:
             elif isinstance(message, (protocol.Result, protocol.Error)):
                 return message
 
-    def _deliver(self, invoke: protocol.Invoke, start: float) -> None:
-        """Exactly one PostToConnection when warm; a 410 refreshes the client's id."""
-        if self.connection_id is None or self.client_id is None:
-            self.hello(start + NO_CLIENT_AFTER)
+    def _deliver(self, invoke: protocol.Invoke) -> str:
+        """Exactly one PostToConnection when warm; a 410 refreshes the client's id.
+
+        Returns the client connection the invocation was posted to.
+        """
+        if (self.connection_id is None or self.client_id is None) and not self.hello(
+            time.monotonic() + NO_CLIENT_AFTER
+        ):
+            raise RelayError(
+                f"relay: the connect handler of stage {self.stage!r} did not answer within "
+                f"{NO_CLIENT_AFTER:.0f} s; check its logs, or redeploy with "
+                f"`relay start --stage {self.stage}`"
+            )
         if self.client_id is None:
             raise RelayClientNotConnected(_no_client_text(self.stage))
         invoke = _replace_reply_to(invoke, self.connection_id or "")
@@ -272,16 +287,18 @@ class _Link:
             gone = self.client_id
             try:
                 api.post_to_connection(ConnectionId=gone, Data=out.data)
-                return
+                return gone
             except api.exceptions.GoneException:
                 pass
             # The client reconnected or stopped: ask again until a new one shows up.
+            give_up = time.monotonic() + NO_CLIENT_AFTER
             while self.client_id in (gone, None):
-                if time.monotonic() >= start + NO_CLIENT_AFTER:
+                if time.monotonic() >= give_up:
                     self.client_id = None
                     raise RelayClientNotConnected(_no_client_text(self.stage))
-                time.sleep(HELLO_RETRY)
-                self.hello(start + NO_CLIENT_AFTER)
+                self.hello(give_up)
+                if self.client_id in (gone, None):
+                    time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
 
 
 _link = _Link()
@@ -331,6 +348,7 @@ def build_invoke(event: Any, context: Any) -> protocol.Invoke:
         region=os.environ.get("AWS_REGION", ""),
         handler=os.environ.get("RELAY_ORIGINAL_HANDLER", ""),
         function_path=os.environ.get("RELAY_FUNCTION_PATH", ""),
+        bucket=os.environ.get("RELAY_BUCKET") or None,
         client_context=_client_context_json(getattr(context, "client_context", None)),
         cognito_identity=_cognito_json(getattr(context, "identity", None)),
         trace_id=os.environ.get("_X_AMZN_TRACE_ID") or None,

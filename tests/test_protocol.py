@@ -46,6 +46,7 @@ MESSAGES = {
         region=text,
         handler=text,
         function_path=text,
+        bucket=st.none() | ids,
         client_context=maybe_text,
         cognito_identity=maybe_text,
         trace_id=maybe_text,

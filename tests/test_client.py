@@ -1,0 +1,365 @@
+"""The whole relay path through the emulator: stub (a real function there) -> gateway ->
+RelayClient -> local runtime -> back to the caller, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from relay import client as relay_client
+from relay.client import InvocationEvent, RelayClient
+from relay.emulator import Emulator
+from relay.runtime import FunctionConfig, LocalRuntime
+from relay.stub_asset import build_stub_asset
+
+REGION = "us-east-1"
+STAGE = "alice"
+HANDLERS = """
+import json, os, time
+
+def echo(event, context):
+    return {"event": event, "request_id": context.aws_request_id,
+            "remaining_ok": context.get_remaining_time_in_millis() > 0,
+            "env": os.environ.get("GREETING"), "key": os.environ.get("AWS_ACCESS_KEY_ID")}
+
+def fail(event, context):
+    print("about to fail")
+    raise ValueError(f"bad input: {event.get('why')}")
+
+def big(event, context):
+    return {"data": "x" * event["size"], "got": len(event.get("blob", ""))}
+
+def slow(event, context):
+    time.sleep(event.get("seconds", 0.5))
+    return {"slept": event.get("seconds", 0.5)}
+"""
+FUNCTIONS = {"echo": "echo", "fail": "fail", "big": "big", "slow": "slow"}
+
+
+@dataclass
+class Stage:
+    emu: Emulator
+    websocket_url: str
+    connections_endpoint: str
+    code_dir: Path
+    bucket: str
+    table: str
+
+    def session(self) -> boto3.Session:
+        c = self.emu.credentials
+        return boto3.Session(
+            aws_access_key_id=c.access_key,
+            aws_secret_access_key=c.secret_key,
+            aws_session_token=c.session_token,
+            region_name=REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        endpoint = self.emu.endpoints.get(service)
+        config = Config(retries={"max_attempts": 0}, read_timeout=120, max_pool_connections=64)
+        return self.session().client(service, endpoint_url=endpoint, config=config)
+
+    def functions(self) -> dict[str, FunctionConfig]:
+        return {
+            name: FunctionConfig(name=name, handler=f"handlers.{h}", code_dir=self.code_dir)
+            for name, h in FUNCTIONS.items()
+        }
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    code_dir = tmp_path_factory.mktemp("code")
+    (code_dir / "handlers.py").write_text(textwrap.dedent(HANDLERS))
+    asset = build_stub_asset(tmp_path_factory.mktemp("cache"))
+    with Emulator(region=REGION, function_concurrency=16) as emu:
+        table, bucket = f"relay-{STAGE}-connections", f"relay-{STAGE}-overflow"
+        placeholder = Stage(emu, "", "", code_dir, bucket, table)
+        dynamodb = placeholder.client("dynamodb")
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        placeholder.client("s3").create_bucket(Bucket=bucket)
+        api = emu.create_websocket_api(
+            f"relay-{STAGE}",
+            routes={"$connect": "connect", "$disconnect": "connect", "$default": "connect"},
+        )
+        emu.create_function(
+            FunctionConfig(
+                name="connect",
+                handler="connect.handler",
+                code_dir=asset,
+                timeout=10,
+                environment={
+                    "RELAY_TABLE": table,
+                    "RELAY_STAGE": STAGE,
+                    "RELAY_CONNECTIONS_ENDPOINT": api.connections_endpoint,
+                },
+            )
+        )
+        for name, handler in FUNCTIONS.items():
+            emu.create_function(
+                FunctionConfig(
+                    name=name,
+                    handler="stub.handler",
+                    code_dir=asset,
+                    timeout=30,
+                    environment={
+                        "GREETING": "hello from the function's environment",
+                        "RELAY_STAGE": STAGE,
+                        "RELAY_WS_URL": api.websocket_url,
+                        "RELAY_CONNECTIONS_ENDPOINT": api.connections_endpoint,
+                        "RELAY_BUCKET": bucket,
+                        "RELAY_FUNCTION_PATH": f"Demo/{name}",
+                        "RELAY_ORIGINAL_HANDLER": f"handlers.{handler}",
+                    },
+                ),
+                url=name == "echo",
+            )
+        yield Stage(emu, api.websocket_url, api.connections_endpoint, code_dir, bucket, table)
+
+
+@dataclass
+class Running:
+    client: RelayClient
+    task: asyncio.Task[int]
+    events: list[InvocationEvent] = field(default_factory=list)
+    connected: list[str] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def running_client(stage: Stage, runtime: LocalRuntime) -> AsyncIterator[Running]:
+    events: list[InvocationEvent] = []
+    connected: list[str] = []
+    ready = asyncio.Event()
+
+    def on_connected(connection_id: str) -> None:
+        connected.append(connection_id)
+        ready.set()
+
+    client = RelayClient(
+        stage=STAGE,
+        websocket_url=stage.websocket_url,
+        connections_endpoint=stage.connections_endpoint,
+        session=stage.session(),
+        runtime=runtime,
+        functions=stage.functions(),
+        region=REGION,
+        s3_endpoint=stage.emu.endpoints["s3"],
+        on_event=events.append,
+        on_connected=on_connected,
+    )
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        yield Running(client, task, events, connected)
+    finally:
+        await client.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def invoke(stage: Stage, function: str, event: Any) -> tuple[dict, bytes]:
+    def call() -> tuple[dict, bytes]:
+        reply = stage.client("lambda").invoke(
+            FunctionName=function, Payload=json.dumps(event).encode()
+        )
+        return reply, reply["Payload"].read()
+
+    return await asyncio.to_thread(call)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def runtime() -> Iterator[LocalRuntime]:
+    yield LocalRuntime(max_workers=4, spares=0, watch=False)
+
+
+def test_round_trip_carries_event_environment_and_role_credentials(
+    stage: Stage, runtime: LocalRuntime
+) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            reply, body = await invoke(stage, "echo", {"hello": "world", "n": [1, 2.5]})
+            assert "FunctionError" not in reply
+            document = json.loads(body)
+            assert document["event"] == {"hello": "world", "n": [1, 2.5]}
+            assert document["env"] == "hello from the function's environment"
+            assert document["remaining_ok"] is True
+            # The handler runs with the stub's role credentials, not the developer's.
+            assert document["key"] not in (None, stage.emu.credentials.access_key)
+            assert live.client.connection_id == live.connected[-1]
+            statuses = [(e.function, e.status) for e in live.events]
+            assert statuses == [("echo", "running"), ("echo", "ok")]
+            assert live.events[-1].request_id == document["request_id"]
+            assert "START RequestId: " + document["request_id"] in live.events[-1].logs
+
+    run(scenario())
+
+
+def test_warm_invocation_costs_exactly_two_posts(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            await invoke(stage, "echo", {"warm": "up"})  # cold path: hello, welcome
+            before = stage.emu.calls.copy()
+            await invoke(stage, "echo", {"warm": True})
+            spent = stage.emu.calls - before
+            assert spent["PostToConnection"] == 2
+            assert spent["Route"] == 0  # no $default (connect handler) call when warm
+            assert spent["Connect"] == 0  # the stub's socket was reused
+
+    run(scenario())
+
+
+def test_function_error_has_the_exact_shape(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            reply, body = await invoke(stage, "fail", {"why": "testing"})
+            assert reply["FunctionError"] == "Unhandled"
+            error = json.loads(body)
+            assert error["errorType"] == "ValueError"
+            assert error["errorMessage"] == "bad input: testing"
+            trace = error["stackTrace"]
+            assert len(trace) == 1 and "handlers.py" in trace[0] and "in fail" in trace[0]
+            assert 'raise ValueError(f"bad input:' in trace[0]
+            local = [e for e in live.events if e.status == "error"]
+            assert [(e.error_type, e.error_message) for e in local] == [
+                ("ValueError", "bad input: testing")
+            ]
+            assert "about to fail" in local[0].logs
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("size", [200 * 1024, 6 * 1024 * 1024 - 4096])
+def test_overflow_round_trips_large_requests_and_responses(
+    stage: Stage, runtime: LocalRuntime, size: int
+) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            blob = "y" * (size - 100)
+            reply, body = await invoke(stage, "big", {"size": size - 100, "blob": blob})
+            assert "FunctionError" not in reply, body[:500]
+            document = json.loads(body)
+            assert document["got"] == size - 100
+            assert document["data"] == "x" * (size - 100)
+
+    run(scenario())
+
+
+def test_no_client_is_a_clear_error_within_seconds(stage: Stage) -> None:
+    started = time.monotonic()
+    reply = stage.client("lambda").invoke(FunctionName="echo", Payload=b'{"alone": true}')
+    elapsed = time.monotonic() - started
+    body = json.loads(reply["Payload"].read())
+    assert reply["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "RelayClientNotConnected", body
+    assert body["errorMessage"] == (
+        f"relay: no relay client is running for stage '{STAGE}'; "
+        f"run `relay start --stage {STAGE}` and invoke again"
+    )
+    assert elapsed < 8
+
+
+def test_no_client_gives_http_callers_a_503(stage: Stage) -> None:
+    import urllib.error
+    import urllib.request
+
+    url = next(f.function_url for f in stage.emu.functions if f.name == "echo")
+    assert url
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url, data=b"{}", timeout=30)
+    assert caught.value.code == 503
+    assert f"relay start --stage {STAGE}" in json.loads(caught.value.read())["message"]
+
+
+def test_second_client_replaces_the_first(stage: Stage) -> None:
+    async def scenario() -> None:
+        first_rt = LocalRuntime(max_workers=2, spares=0, watch=False)
+        second_rt = LocalRuntime(max_workers=2, spares=0, watch=False)
+        async with (
+            first_rt,
+            second_rt,
+            running_client(stage, first_rt) as first,
+            running_client(stage, second_rt) as second,
+        ):
+            assert await asyncio.wait_for(first.task, 30) == relay_client.EXIT_REPLACED
+            _, body = await invoke(stage, "echo", {"who": "second"})
+            assert json.loads(body).get("event") == {"who": "second"}, body
+            assert [e.status for e in second.events] == ["running", "ok"]
+            assert [e.status for e in first.events if e.function == "echo"] == []
+
+    run(scenario())
+
+
+def test_slow_invocation_is_acked_and_answered(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            await invoke(stage, "slow", {"seconds": 0.01})  # warm the stub
+            before = stage.emu.calls.copy()
+            _, body = await invoke(stage, "slow", {"seconds": 3.5})  # beyond the 3 s window
+            assert json.loads(body) == {"slept": 3.5}
+            assert (stage.emu.calls - before)["PostToConnection"] == 3  # invoke, ack, result
+
+    run(scenario())
+
+
+def test_deleting_connections_mid_load_loses_nothing(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            management = boto3.client(
+                "apigatewaymanagementapi",
+                endpoint_url=stage.connections_endpoint,
+                region_name=REGION,
+                **stage.emu.credentials.boto3_kwargs(),
+            )
+            calls = [invoke(stage, "slow", {"seconds": 0.3, "n": i}) for i in range(24)]
+            pending = [asyncio.create_task(c) for c in calls]
+            await asyncio.sleep(0.5)
+            client_id = live.client.connection_id
+            assert client_id
+            await asyncio.to_thread(management.delete_connection, ConnectionId=client_id)
+            results = await asyncio.wait_for(asyncio.gather(*pending), 120)
+            for reply, body in results:
+                assert "FunctionError" not in reply, body
+            assert sorted(json.loads(body)["slept"] for _, body in results) == [0.3] * 24
+            assert len(live.connected) >= 2  # it reconnected
+            finished = [e for e in live.events if e.status in ("ok", "error", "relay-error")]
+            assert len(finished) == len({e.invocation_id for e in finished})  # once each
+
+    run(scenario())
+
+
+def test_unknown_function_gets_a_clear_relay_error(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            live.client.functions.pop("echo")
+            reply, body = await invoke(stage, "echo", {})
+            error = json.loads(body)
+            assert reply["FunctionError"] == "Unhandled"
+            assert error["errorType"] == "Relay.FunctionNotFound"
+            assert "does not know function 'echo' (Demo/echo)" in error["errorMessage"]
+            assert "restart `relay start`" in error["errorMessage"]
+
+    run(scenario())
