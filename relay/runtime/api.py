@@ -150,10 +150,13 @@ class RuntimeApiConnection(asyncio.Protocol):
             self._handler.on_next(self)
         elif len(parts) == 3 and parts[0] == "invocation" and method == "POST":
             request_id, kind = parts[1], parts[2]
+            # The caller's result is ready now; let it resume before we answer the runtime
+            # (the runtime waits for this answer only to ask for its next event).
+            loop = asyncio.get_running_loop()
             if kind == "response":
-                self._reply(*self._handler.on_response(request_id, body))
+                loop.call_soon(self._reply, *self._handler.on_response(request_id, body))
             elif kind == "error":
-                self._reply(*self._handler.on_error(request_id, body, error_type))
+                loop.call_soon(self._reply, *self._handler.on_error(request_id, body, error_type))
             else:
                 self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
         elif parts == ["init", "error"] and method == "POST":
