@@ -67,6 +67,9 @@ def enable(options: DebugOptions) -> DebugSession:
                 f"refusing to listen for a debugger on {options.host}: a debugger runs any "
                 "code it is sent, so relay listens on loopback (127.0.0.1) only"
             )
+        # pydevd warns on every start (here and in each worker, so in the function's logs)
+        # that frozen stdlib modules may miss breakpoints; user code is never frozen.
+        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         import debugpy
 
         # Under "Debug relay start" debugpy is already here with its client, following

@@ -38,8 +38,11 @@ class Stop:
 class DapSession:
     """One connection to the adapter = one debug session (the root, or one child process)."""
 
-    def __init__(self, host: str, port: int, *, name: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, host: str, port: int, *, name: str, pid: int | None = None, timeout: float = 30.0
+    ) -> None:
         self.name = name
+        self.pid = pid  # the child's process id; None for the root session
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(None)
@@ -49,6 +52,7 @@ class DapSession:
         self._responses: dict[int, Message] = {}
         self.events: list[Message] = []
         self.closed = False
+        self.configured = False  # configurationDone answered
         self.on_reverse_request: Callable[[DapSession, Message], None] | None = None
         self.on_event: Callable[[DapSession, Message], None] | None = None
         self._reader = threading.Thread(target=self._read_loop, name=f"dap-{name}", daemon=True)
@@ -204,7 +208,14 @@ class DapClient:
         return self._attach({"connect": {"host": self.host, "port": self.port}}, "root")
 
     def _attach(self, configuration: Message, name: str) -> DapSession:
-        session = DapSession(self.host, self.port, name=name, timeout=self.timeout)
+        pid = configuration.get("subProcessId")
+        session = DapSession(
+            self.host,
+            self.port,
+            name=name,
+            pid=pid if isinstance(pid, int) else None,
+            timeout=self.timeout,
+        )
         session.on_reverse_request = self._on_reverse_request
         session.on_event = self._on_event
         with self._cond:
@@ -231,12 +242,19 @@ class DapClient:
         # debugpy answers `attach` only after configurationDone, so send it and move on.
         attach_seq = session.send("attach", arguments)
         session.wait_for_event("initialized")
-        pid = configuration.get("subProcessId")
+        with self._cond:
+            sent = {path: list(lines) for path, lines in self.breakpoints.items()}
         results: list[Message] = []
-        for path, lines in self.breakpoints.items():
+        for path, lines in sent.items():
             results.extend(self._set_breakpoints(session, path, lines))
         session.request("configurationDone")
         session.response(attach_seq)
+        with self._cond:
+            session.configured = True
+            # set_breakpoints() skips sessions still being configured: catch up with it.
+            stale = {p: lines for p, lines in self.breakpoints.items() if sent.get(p) != lines}
+        for path, lines in stale.items():
+            results = self._set_breakpoints(session, path, lines)
         with self._cond:
             if isinstance(pid, int):
                 self.children[pid] = session
@@ -271,6 +289,19 @@ class DapClient:
                 self._cond.notify_all()
 
     # -- breakpoints ------------------------------------------------------------------------
+
+    def set_breakpoints(self, path: Path, lines: list[int]) -> None:
+        """Replace the breakpoints of one file in every session, and in sessions to come."""
+        with self._cond:
+            self.breakpoints[path] = list(lines)
+            sessions = [s for s in self.sessions if s.configured and not s.closed]
+        for session in sessions:
+            try:
+                self._set_breakpoints(session, path, lines)
+            except DapError:
+                if session.pid is None:
+                    raise
+                # A retired worker (hot reload) ends its session; VS Code skips it too.
 
     @staticmethod
     def _set_breakpoints(session: DapSession, path: Path, lines: Iterable[int]) -> list[Message]:
