@@ -1,0 +1,147 @@
+"""relay/synth.py: an unmodified app synthesized in live mode by relay, cached, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.live import LiveConfig, LiveTargets
+from relay import synth
+from relay.stub_asset import build_stub_asset
+
+SAMPLE = Path(__file__).parent / "infra" / "sample_app"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("app") / "shop"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> LiveConfig:
+    stub = build_stub_asset(tmp_path_factory.mktemp("stub-cache"))
+    return LiveConfig(stage="alice", stub_dir=str(stub), targets=LiveTargets.placeholders("alice"))
+
+
+@pytest.fixture(scope="module")
+def assembly(project: Path, config: LiveConfig) -> synth.Assembly:
+    out = project / ".relay" / "stages" / "alice" / "cdk.out.test"
+    return synth.synthesize(project, "alice", out_dir=out, live=config, validation=False)
+
+
+def test_unmodified_app_is_synthesized_in_live_mode(assembly: synth.Assembly) -> None:
+    assert assembly.cached is False
+    stacks = assembly.stacks()
+    assert list(stacks) == ["shop-alice"]  # the stage came in through the context
+    resources = stacks["shop-alice"]["template"]["Resources"]
+    handlers = sorted(
+        r["Properties"]["Handler"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    )
+    assert handlers == ["index.handler", "stub.handler"]
+    orders = next(r for k, r in resources.items() if k.startswith("Orders") and "Handler" in
+                  r.get("Properties", {}))  # fmt: skip
+    assert orders["Metadata"]["aws:asset:path"].startswith("asset.")  # toolkit's metadata on
+
+
+def test_functions_json_records_source_dirs_and_raw_environment(
+    project: Path, assembly: synth.Assembly
+) -> None:
+    functions = synth.write_functions(project, "alice", assembly)
+    saved = json.loads((project / ".relay/stages/alice/functions.json").read_text())
+    assert saved["functions"] == functions
+    assert saved["assembly"] == str(assembly.directory)
+    orders = next(f for f in functions if f["path"] == "shop-alice/Orders")
+    assert orders["relayed"] is True
+    assert orders["handler"] == "orders.handler"
+    assert orders["code_dir"] == str(project / "functions" / "orders")
+    assert orders["layers"] == [str(project / "layers" / "shared")]
+    assert (orders["timeout"], orders["memory"]) == (20, 512)
+    env = orders["environment"]
+    assert env["PLAIN"] == "kept"
+    assert env["TABLE"] == {"Ref": env["TABLE"]["Ref"]} and env["TABLE"]["Ref"].startswith(
+        "OrderTable"
+    )
+    assert env["WHERE"] == {"Fn::Sub": "${AWS::Region}/${AWS::AccountId}"}
+    assert not [k for k in env if k.startswith("RELAY_")]
+    audit = next(f for f in functions if f["path"] == "shop-alice/Audit")
+    assert (audit["relayed"], audit["reason"]) == (
+        False,
+        "runtime nodejs22.x: relay runs Python handlers only",
+    )
+    assert (project / ".relay" / ".gitignore").read_text() == "*\n"
+
+
+def test_second_synth_with_no_change_is_cached(
+    project: Path, config: LiveConfig, assembly: synth.Assembly
+) -> None:
+    again = synth.synthesize(
+        project, "alice", out_dir=assembly.directory, live=config, validation=False
+    )
+    assert again.cached is True
+    assert again.directory == assembly.directory
+
+
+def test_a_changed_option_or_file_synthesizes_again(
+    project: Path, config: LiveConfig, assembly: synth.Assembly
+) -> None:
+    other = synth.synthesize(
+        project, "bob", out_dir=project / ".relay/stages/bob/cdk.out.test", live=config,
+        validation=False,
+    )  # fmt: skip
+    assert other.cached is False
+    assert list(other.stacks()) == ["shop-bob"]
+    readme = project / "functions" / "orders" / "NOTES.txt"
+    readme.write_text("changed")
+    try:
+        changed = synth.synthesize(
+            project, "bob", out_dir=other.directory, live=config, validation=False
+        )
+        assert changed.cached is False
+    finally:
+        readme.unlink()
+
+
+def test_missing_cdk_json_says_where_to_run(tmp_path: Path) -> None:
+    with pytest.raises(synth.SynthError, match=r"no cdk.json in .*pass --app DIR"):
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+
+
+def test_failing_app_command_shows_its_output(tmp_path: Path) -> None:
+    (tmp_path / "cdk.json").write_text(
+        json.dumps({"app": "python3 -c \"import sys; sys.exit('stack Foo: bad input')\""})
+    )
+    with pytest.raises(synth.SynthError) as err:
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+    message = str(err.value)
+    assert "failed (exit 1)" in message
+    assert "stack Foo: bad input" in message
+    assert message.endswith("Fix the app and run again.")
+
+
+def test_app_that_never_synthesizes_is_named(tmp_path: Path) -> None:
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 -c pass"}))
+    with pytest.raises(synth.SynthError, match=r"produced no cloud assembly .*app.synth\(\)"):
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+
+
+def test_missing_node_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 app.py"}))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(synth.SynthError, match=r"Node.js was not found .*Install Node.js 20"):
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+
+
+def test_invalid_cdk_json_is_explained(tmp_path: Path) -> None:
+    (tmp_path / "cdk.json").write_text('{"app": ')
+    with pytest.raises(synth.SynthError, match=r"cdk.json is not valid JSON"):
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+    (tmp_path / "cdk.json").write_text("{}")
+    with pytest.raises(synth.SynthError, match=r'has no "app" command'):
+        synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
