@@ -167,3 +167,16 @@ def test_200_concurrent_invokes_are_all_answered(emu: Emulator) -> None:
     assert [i for i, _ in results] == list(range(200))
     assert all(slept == 0.02 for _, slept in results)
     assert emu.calls["Invoke"] - before == 200
+
+
+def test_garbage_request_gets_400_and_the_endpoint_keeps_serving(emu: Emulator, lam) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(emu.lambda_endpoint)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+        raw.sendall(b"NOT AN HTTP REQUEST\r\n\r\n")
+        reply = raw.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"malformed request line" in reply
+    assert lam.invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
