@@ -160,13 +160,13 @@ def aws_identity() -> tuple[str, str]:
     import botocore.exceptions as errors
 
     session_ = boto3.Session()
-    region = session_.region_name
+    region = session_.region_name or os.environ.get("AWS_REGION")  # the CDK's variable too
     if not region:
         raise DeployError(
             "no AWS region configured: set AWS_REGION (or a region in your AWS profile)."
         )
     try:
-        identity = session_.client("sts").get_caller_identity()
+        identity = session_.client("sts", region_name=region).get_caller_identity()
     except errors.NoCredentialsError:
         raise DeployError(_KNOWN_ERRORS[1][1]) from None
     except (errors.TokenRetrievalError, errors.SSOTokenLoadError, errors.UnauthorizedSSOTokenError):

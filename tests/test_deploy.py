@@ -1,0 +1,161 @@
+"""relay/deploy.py without an AWS account: the pinned CLI, preconditions and clear errors.
+
+AWS itself is moto's server (CloudFormation, SSM, STS) reached through AWS_ENDPOINT_URL;
+deploying to a real account is covered by tests/live/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from relay import deploy, synth
+from relay.stage import StageError
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = Path(__file__).parent / "infra" / "sample_app"
+
+
+@pytest.fixture
+def no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer machine with no AWS configuration at all."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):  # fmt: skip
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # the CDK's variable; boto3 reads it via relay
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_aws(no_aws: None, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    return moto_url
+
+
+def test_pinned_cli_is_found_in_relays_node_modules(tmp_path: Path) -> None:
+    assert deploy.find_cdk_cli(tmp_path) == [str(REPO / "node_modules" / ".bin" / "cdk")]
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    assert deploy.pinned_cli_version() == pinned
+
+
+def test_cli_override_and_the_apps_own_cli_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = tmp_path / "node_modules" / ".bin" / "cdk"
+    own.parent.mkdir(parents=True)
+    own.write_text("#!/bin/sh\n")
+    assert deploy.find_cdk_cli(tmp_path) == [str(own)]
+    monkeypatch.setenv("RELAY_CDK_CLI", "/opt/cdk/bin/cdk")
+    assert deploy.find_cdk_cli(tmp_path) == ["/opt/cdk/bin/cdk"]
+
+
+def test_known_toolkit_failures_get_the_fix() -> None:
+    assert "aws sso login" in deploy.explain_cli_failure(
+        "Error: The SSO session associated with this profile has expired"
+    )
+    assert "aws configure" in deploy.explain_cli_failure(
+        "Unable to resolve AWS account to use. It must be either configured when you define"
+    )
+    assert "cdk bootstrap" in deploy.explain_cli_failure(
+        "SSM parameter /cdk-bootstrap/hnb659fds/version not found. Has the environment been "
+        "bootstrapped? Please run 'cdk bootstrap'"
+    )
+    assert deploy.explain_cli_failure("Template format error: unsupported structure") is None
+
+
+def test_no_credentials_says_how_to_log_in(no_aws: None) -> None:
+    with pytest.raises(deploy.DeployError, match=r"no AWS credentials: run `aws configure`"):
+        deploy.aws_identity()
+
+
+def test_no_region_says_how_to_set_one(no_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(deploy.DeployError, match=r"no AWS region configured: set AWS_REGION"):
+        deploy.aws_identity()
+
+
+def test_identity_and_missing_bootstrap_against_moto(moto_aws: str) -> None:
+    account, region = deploy.aws_identity()
+    assert (account, region) == ("123456789012", "eu-west-1")
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.require_bootstrap(account, region)
+    assert str(err.value) == (
+        "region eu-west-1 of account 123456789012 is not bootstrapped for the CDK: run "
+        "`npx cdk bootstrap aws://123456789012/eu-west-1` once, then run again."
+    )
+    boto3.client("ssm").put_parameter(
+        Name="/cdk-bootstrap/hnb659fds/version", Value="27", Type="String"
+    )
+    deploy.require_bootstrap(account, region)  # bootstrapped now: no error
+
+
+def test_debug_stack_outputs_read_from_cloudformation(moto_aws: str) -> None:
+    assert deploy.stack_outputs("relay-nobody-debug", "eu-west-1") is None
+    template = {
+        "Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"WebSocketUrl": {"Value": "wss://x.execute-api.eu-west-1.amazonaws.com/a"}},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName="relay-a-debug", TemplateBody=json.dumps(template)
+    )
+    assert deploy.stack_outputs("relay-a-debug", "eu-west-1") == {
+        "WebSocketUrl": "wss://x.execute-api.eu-west-1.amazonaws.com/a"
+    }
+
+
+def test_invalid_stage_is_refused_before_any_aws_call(no_aws: None, tmp_path: Path) -> None:
+    with pytest.raises(StageError, match="not a valid stage name"):
+        deploy.go_live("Alice_1", tmp_path)
+
+
+def test_synth_command_without_account_prints_assembly_last(
+    no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "shop"
+    shutil.copytree(SAMPLE, project)
+    assert deploy.synth_command("alice", project) == 0
+    out, err = capsys.readouterr()
+    folder = Path(out.strip().splitlines()[-1])
+    assert folder == project / ".relay" / "stages" / "alice" / "cdk.out.live"
+    assert "stubs point at placeholders" in err
+    assert "not relayed: shop-alice/Audit (runtime nodejs22.x" in err
+    # The pinned toolkit reads relay's assembly as it would for a deploy.
+    listed = deploy.run_cdk(["ls", "--app", str(folder)], project)
+    assert listed.strip().splitlines()[-1] == "shop-alice"
+
+
+def test_toolkit_failure_raises_with_its_output(no_aws: None, tmp_path: Path) -> None:
+    with pytest.raises(deploy.DeployError, match=r"`cdk ls --app` failed \(exit 1\)"):
+        deploy.run_cdk(["ls", "--app", str(tmp_path / "no-such-assembly")], tmp_path)
+
+
+def test_synth_errors_surface_from_the_command(
+    no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert deploy.synth_command("alice", tmp_path) == 1
+    assert "no cdk.json in" in capsys.readouterr().err
+    assert isinstance(synth.SynthError("x"), Exception)
