@@ -36,6 +36,16 @@ class FunctionPool:
 
     async def acquire(self) -> Worker:
         """A worker of the current generation for one invocation; waits at the limit."""
+        if not self._waiters:  # the warm path: an idle environment, nobody queued before us
+            for worker in self._workers:
+                if (
+                    worker.ready
+                    and worker.generation == self.generation
+                    and worker.alive
+                    and worker not in self._leased
+                ):
+                    self._leased.add(worker)
+                    return worker
         waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._dispatch()
@@ -101,6 +111,8 @@ class FunctionPool:
     def _dispatch(self) -> None:
         while self._waiters and self._waiters[0].done():
             self._waiters.popleft()
+        if not self._waiters:
+            return
         while self._waiters:
             worker = self._pick()
             if worker is None:
