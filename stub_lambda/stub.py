@@ -33,6 +33,8 @@ MAX_CONNECTION_AGE = 2 * 3600.0 - 5 * 60.0
 #: Leave this much of the function's time to return a clear timeout error ourselves.
 DEADLINE_MARGIN_MS = 150
 HELLO_RETRY = 0.25
+#: $connect runs the connect handler (a Lambda, maybe cold): allow it more than the 3 s.
+OPEN_TIMEOUT = 10.0
 MAX_MESSAGE = 8 * 1024 * 1024
 
 #: Lambda's reserved variables and relay's own: not part of the function's environment.
@@ -141,7 +143,7 @@ class _Link:
                 max_size=MAX_MESSAGE,
                 compression=None,
                 ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
-                open_timeout=NO_CLIENT_AFTER,
+                open_timeout=OPEN_TIMEOUT,
             )
         except Exception as exc:
             raise RelayError(
