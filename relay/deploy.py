@@ -276,11 +276,11 @@ def go_live(
     progress: Progress | None = None,
 ) -> LiveStage:
     """Debug stack once, then the app in live mode (hotswap where it applies)."""
+    stages.validate(stage)  # before anything slow: names end up in stacks and resources
     from infra import debug_stack as ds
     from infra.live import LiveConfig
 
     say = progress or (lambda line: None)
-    stages.validate(stage)
     project = Path(project).resolve()
     account, region = aws_identity()
     require_bootstrap(account, region)
