@@ -171,9 +171,11 @@ def _cache_key(project: Path, command: str, context: dict, env_keys: dict[str, s
     _tree_fingerprint(project, digest)
     _tree_fingerprint(_RELAY_ROOT / "infra", digest)  # relay's Aspect and debug stack
     digest.update(Path(__file__).read_bytes())
-    stub = json.loads(env_keys.get(LIVE_CONFIG_ENV) or "{}").get("stub_dir")
-    if stub and Path(stub).is_dir():
-        _tree_fingerprint(Path(stub), digest)
+    stubs = [json.loads(env_keys.get(LIVE_CONFIG_ENV) or "{}").get("stub_dir")]
+    stubs.append(env_keys.get("RELAY_STUB_DIR"))
+    for stub in stubs:
+        if stub and Path(stub).is_dir():
+            _tree_fingerprint(Path(stub), digest)
     return digest.hexdigest()
 
 
@@ -217,7 +219,8 @@ def synthesize(
     relevant = {LIVE_CONFIG_ENV: live.to_json() if live is not None else ""}
     relevant["CDK_VALIDATION"] = "" if validation else "false"
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
-        relevant[key] = (env or {}).get(key, "")
+        relevant[key] = ""
+    relevant.update(env or {})  # e.g. RELAY_STUB_DIR: a new stub asset means a new assembly
     key = _cache_key(project, command, full_context, relevant)
     marker = out_dir / CACHE_KEY_FILE
     if marker.is_file() and marker.read_text() == key and (out_dir / "manifest.json").is_file():
