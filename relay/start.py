@@ -248,14 +248,29 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.stop()))
-    demo: asyncio.Task[None] | None = None
+    side_tasks: list[asyncio.Task[None]] = []
     if options.demo:
-        demo = asyncio.create_task(_demo(ready, target, view))
+        side_tasks.append(asyncio.create_task(_demo(ready, target, view)))
+    if target.mode == "aws":
+        from relay.infra_watch import watch_infrastructure
+
+        code_dirs = [Path(f.code_dir) for f in target.functions]
+        side_tasks.append(
+            asyncio.create_task(
+                watch_infrastructure(
+                    options.stage,
+                    options.project,
+                    code_dirs,
+                    view,
+                    increase_timeout=options.increase_timeout,
+                )
+            )
+        )
     try:
         code = await client.run()
     finally:
-        if demo is not None:
-            demo.cancel()
+        for task in side_tasks:
+            task.cancel()
         await runtime.close()
         if target.mode == "local" and target.cleanup:
             # The emulator dies with this process: a session file would point nowhere.
