@@ -76,7 +76,7 @@ async def cold_ms(code: Path, pycache: Path, *, spares: int, n: int) -> list[flo
         for i in range(n):
             rt.configure(FunctionConfig(name=f"cold{i}", handler="app.handler", code_dir=code))
             if spares:
-                await asyncio.sleep(0.5)  # let the spare finish importing awslambdaric
+                await rt.wait_spares()  # started, awslambdaric imported, first request made
             t0 = time.perf_counter()
             result = await rt.invoke(f"cold{i}", EVENT)
             samples.append((time.perf_counter() - t0) * 1000)

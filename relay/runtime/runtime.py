@@ -187,6 +187,13 @@ class LocalRuntime:
                 await self._reload_event.wait()
         return self.reloads[function]
 
+    async def wait_spares(self, timeout: float = 10.0) -> None:
+        """Wait until the spare processes have started and imported the runtime client."""
+        async with asyncio.timeout(timeout):
+            while len(self._spares) < self.spares or not all(w.warm.done() for w in self._spares):
+                await asyncio.gather(*(w.warm for w in self._spares), return_exceptions=True)
+                await asyncio.sleep(0.005)  # spares still spawning register shortly
+
     # internals --------------------------------------------------------------------
     def _pool(self, function: str) -> FunctionPool:
         try:

@@ -30,6 +30,8 @@ RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 INIT_LIMIT_S = 10.0
 
 LogSink = Callable[[str, str, str], None]
+#: The request id of the one event a spare receives before it has a function.
+WARM_UP_ID = "relay-spare-warm-up"
 
 
 @dataclass
@@ -120,6 +122,8 @@ class Worker(api.RuntimeApiHandler):
         self._kill_reason: str | None = None
         self._init_timer: asyncio.TimerHandle | None = None
         self.exited = asyncio.get_running_loop().create_future()
+        #: done once the process has imported awslambdaric and made its first request
+        self.warm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -253,6 +257,7 @@ class Worker(api.RuntimeApiHandler):
         if inv.cognito_identity:
             headers["Lambda-Runtime-Cognito-Identity"] = inv.cognito_identity
         self._next_conn = None
+        self._read_logs()  # what init printed is in the pipe by now
         for line in self._init_lines:  # what init printed shows before START, as in CloudWatch
             self._emit_to(inv, line)
         self._init_lines.clear()
@@ -343,6 +348,18 @@ class Worker(api.RuntimeApiHandler):
 
     # Runtime API callbacks -------------------------------------------------------------
     def on_next(self, conn: api.RuntimeApiConnection) -> None:
+        if not self.warm.done():  # the entry's warm-up request always comes first
+            conn.send_event(
+                b"{}",
+                {
+                    "Lambda-Runtime-Aws-Request-Id": WARM_UP_ID,
+                    # awslambdaric's native client asserts a deadline in the future
+                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+                    "Lambda-Runtime-Invoked-Function-Arn": "",
+                },
+            )
+            self.warm.set_result(None)
+            return
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None
@@ -455,5 +472,8 @@ class Worker(api.RuntimeApiHandler):
             self._server.close()
         if not self.exited.done():
             self.exited.set_result(returncode)
+        if not self.warm.done():
+            self.warm.set_exception(RuntimeError(f"worker exited ({returncode}) while starting"))
+            self.warm.exception()  # retrieved: nobody may be waiting
         if self.on_state is not None:
             self.on_state(self)

@@ -66,8 +66,18 @@ def _debug_hook() -> None:
     before_run()
 
 
+def _warm_up() -> None:
+    """One round trip before any function is known: the runtime client's first request costs
+    milliseconds (connection, first use), and its arrival tells the parent this spare is ready.
+    """
+    import runtime_client  # awslambdaric's native client, initialised by the import above
+
+    runtime_client.next()
+
+
 def main() -> None:
     global bootstrap
+    _warm_up()
     size = int.from_bytes(_read_exactly(0, 4), "big")
     message = json.loads(_read_exactly(0, size))
     os.close(0)

@@ -54,12 +54,13 @@ async def test_context_fields(runtime: LocalRuntime) -> None:
 
 async def test_caller_deadline_and_arn_are_passed_through(runtime: LocalRuntime) -> None:
     runtime.configure(fn("ctx", "app.handler", timeout=60))
-    deadline = int(time.time() * 1000) + 1500
+    deadline = int(time.time() * 1000) + 20_000
     arn = "arn:aws:lambda:us-east-1:999999999999:function:real-one:live"
     result = await runtime.invoke("ctx", b"{}", deadline_ms=deadline, invoked_function_arn=arn)
     body = json.loads(result.payload)
     assert body["invoked_function_arn"] == arn
-    assert 1000 <= body["remaining_ms"] <= 1500
+    # the caller's deadline, not the 60 s timeout (a slack of 10 s for a loaded machine)
+    assert 10_000 <= body["remaining_ms"] <= 20_000
 
 
 async def test_logs_are_cloudwatch_shaped_and_streamed(tmp_path: Path) -> None:
