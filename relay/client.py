@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay import protocol, signing
+from relay.connections import AsyncConnectionsApi, ConnectionGone
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 log = logging.getLogger("relay.client")
@@ -76,6 +77,7 @@ class _Invocation:
 @dataclass
 class _Configured:
     config: FunctionConfig
+    key: tuple[Any, ...] = ()  # what the stub sent, to skip rebuilding an unchanged config
     at: float = field(default_factory=time.monotonic)
 
 
@@ -294,6 +296,9 @@ class RelayClient:
                 self._answer_relay_error(state, "Relay.FunctionNotFound", str(exc))
                 await self._post_answer(state)
                 return
+            ack = asyncio.get_running_loop().call_later(
+                ACK_AFTER, lambda: self._spawn(self._post(state, protocol.Ack(invoke.id)))
+            )
             running = asyncio.ensure_future(
                 self.runtime.invoke(
                     config.name,
@@ -307,10 +312,9 @@ class RelayClient:
                 )
             )
             try:
-                await asyncio.wait_for(asyncio.shield(running), ACK_AFTER)
-            except TimeoutError:
-                self._spawn(self._post(state, protocol.Ack(invoke.id)))
-            result = await running
+                result = await running
+            finally:
+                ack.cancel()
         except asyncio.CancelledError:
             self._answer_relay_error(
                 state,
@@ -336,6 +340,10 @@ class RelayClient:
                 f"{invoke.function_name!r} ({invoke.function_path or 'no construct path'}); "
                 "restart `relay start` so it picks up the app's functions"
             )
+        key = (invoke.environment, invoke.credentials, invoke.region, invoke.memory_mb)
+        current = self._configured.get(base.name)
+        if current is not None and current.key == key:
+            return current.config  # the warm path: nothing changed since the last invoke
         environment = dict(invoke.environment)
         credentials = invoke.credentials
         if self.local_credentials:
@@ -352,15 +360,14 @@ class RelayClient:
             region=invoke.region or base.region,
             memory_mb=invoke.memory_mb or base.memory_mb,
         )
-        current = self._configured.get(base.name)
         if current is None or not _same_except_credentials(current.config, wanted):
             self.runtime.configure(wanted)
-            self._configured[base.name] = _Configured(wanted)
+            self._configured[base.name] = _Configured(wanted, key)
         elif not current.config.same_as(wanted) and (
             time.monotonic() - current.at > CREDENTIAL_REFRESH
         ):
             self.runtime.configure(wanted)  # rotated role credentials, at most twice an hour
-            self._configured[base.name] = _Configured(wanted)
+            self._configured[base.name] = _Configured(wanted, key)
         return self._configured[base.name].config
 
     def _answer(self, state: _Invocation, result: InvocationResult) -> None:
@@ -444,16 +451,16 @@ class RelayClient:
             out = protocol.plan_outbound(state.answer, bucket=None, key="")  # type: ignore[arg-type]
         reply_to = state.reply_to
 
-        def send() -> None:
-            if out.upload_key:
-                self._s3.put_object(Bucket=invoke.bucket, Key=out.upload_key, Body=out.upload_body)
-            self._api.post_to_connection(ConnectionId=reply_to, Data=out.data)
+        def upload() -> None:
+            self._s3.put_object(Bucket=invoke.bucket, Key=out.upload_key, Body=out.upload_body)
 
         for attempt in range(3):
             try:
-                await self._run_blocking(send)
+                if out.upload_key:
+                    await self._run_blocking(upload)
+                await self._api.post(reply_to, out.data)
                 return
-            except self._api.exceptions.GoneException:
+            except ConnectionGone:
                 log.info(
                     "relay: the stub's connection for %s is gone; keeping the %s for its retry",
                     invoke.id,
@@ -487,11 +494,9 @@ class RelayClient:
             retries={"max_attempts": 2, "mode": "standard"},
             tcp_keepalive=True,
         )
-        self._api = self.session.client(
-            "apigatewaymanagementapi",
-            endpoint_url=self.connections_endpoint,
-            region_name=self.region,
-            config=config,
+        credentials = self.session.get_credentials()
+        self._api = AsyncConnectionsApi(
+            self.connections_endpoint, credentials.get_frozen_credentials, self.region
         )
         self._s3 = self.session.client(
             "s3", endpoint_url=self.s3_endpoint, region_name=self.region, config=config
@@ -520,6 +525,8 @@ class RelayClient:
                 task.cancel()
         await asyncio.gather(*running, *self._tasks, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._api is not None:
+            await self._api.close()
 
 
 def _same_except_credentials(a: FunctionConfig, b: FunctionConfig) -> bool:

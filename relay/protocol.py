@@ -54,6 +54,7 @@ class Hello:
 
     role: str  # "stub" or "client"
     stage: str
+    nonce: str = ""  # echoed in the welcome, so a late welcome is not taken for this one
     type = "hello"
 
 
@@ -64,6 +65,7 @@ class Welcome:
     stage: str
     connection_id: str  # the asker's own connection id
     client_id: str | None  # the stage's current client connection, None when none runs
+    nonce: str = ""  # the hello's
     type = "welcome"
 
 

@@ -114,7 +114,10 @@ def _message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         if client_id is not None and float(item.get(TTL_ATTRIBUTE, 0)) < time.time():
             client_id = None  # expired: DynamoDB's TTL sweep may lag by hours
         welcome = protocol.Welcome(
-            stage=message.stage, connection_id=connection_id, client_id=client_id
+            stage=message.stage,
+            connection_id=connection_id,
+            client_id=client_id,
+            nonce=message.nonce,
         )
         _post(event, connection_id, welcome)
         return _reply(200, "welcome")

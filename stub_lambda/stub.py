@@ -102,14 +102,23 @@ class _Link:
         return _env("RELAY_STAGE")
 
     def _boto(self, service: str) -> Any:
+        """boto3 only for the overflow bucket (rare): importing it costs cold-start time."""
         client = self._clients.get(service)
         if client is None:
             import boto3
 
-            endpoint = _env("RELAY_CONNECTIONS_ENDPOINT") if service != "s3" else None
-            client = boto3.client(service, endpoint_url=endpoint)
+            client = boto3.client(service)
             self._clients[service] = client
         return client
+
+    def _connections_api(self) -> signing.ConnectionsApi:
+        api = self._clients.get("@connections")
+        if api is None:
+            api = signing.ConnectionsApi(
+                _env("RELAY_CONNECTIONS_ENDPOINT"), _role_credentials(), _region()
+            )
+            self._clients["@connections"] = api
+        return api
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -126,20 +135,14 @@ class _Link:
             self.open()
 
     def open(self) -> None:
-        from botocore.credentials import Credentials
         from websockets.sync.client import connect
 
         url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
-        credentials = Credentials(
-            os.environ.get("AWS_ACCESS_KEY_ID", ""),
-            os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            os.environ.get("AWS_SESSION_TOKEN") or None,
-        )
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        headers = signing.handshake_headers(url, _role_credentials(), _region())
         try:
             self.ws = connect(
                 url,
-                additional_headers=signing.handshake_headers(url, credentials, region),
+                additional_headers=headers,
                 max_size=MAX_MESSAGE,
                 compression=None,
                 ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
@@ -182,7 +185,8 @@ class _Link:
 
     def hello(self, until: float) -> bool:
         """Learn our own connection id and the stage's client (cold path); False on timeout."""
-        self.send(protocol.Hello(role="stub", stage=self.stage))
+        nonce = uuid.uuid4().hex
+        self.send(protocol.Hello(role="stub", stage=self.stage, nonce=nonce))
         while True:
             remaining = until - time.monotonic()
             if remaining <= 0:
@@ -194,14 +198,14 @@ class _Link:
             except _closed_errors():
                 self.close()
                 self.open()
-                self.send(protocol.Hello(role="stub", stage=self.stage))
+                self.send(protocol.Hello(role="stub", stage=self.stage, nonce=nonce))
                 continue
-            if isinstance(message, protocol.Welcome):
+            if isinstance(message, protocol.Welcome) and message.nonce == nonce:
                 self.connection_id = message.connection_id
                 self.client_id = message.client_id
                 return True
             if message is not None:
-                print(f"relay: dropped a {message.type} message while waiting for welcome")
+                print(f"relay: dropped a {message.type} message (stale or unexpected) in hello")
 
     # -- one invocation ---------------------------------------------------------------------
 
@@ -265,11 +269,11 @@ class _Link:
         Returns the client connection the invocation was posted to.
         """
         if (self.connection_id is None or self.client_id is None) and not self.hello(
-            time.monotonic() + NO_CLIENT_AFTER
+            time.monotonic() + OPEN_TIMEOUT
         ):
             raise RelayError(
                 f"relay: the connect handler of stage {self.stage!r} did not answer within "
-                f"{NO_CLIENT_AFTER:.0f} s; check its logs, or redeploy with "
+                f"{OPEN_TIMEOUT:.0f} s; check its logs, or redeploy with "
                 f"`relay start --stage {self.stage}`"
             )
         if self.client_id is None:
@@ -284,23 +288,31 @@ class _Link:
             self._boto("s3").put_object(
                 Bucket=os.environ["RELAY_BUCKET"], Key=out.upload_key, Body=out.upload_body
             )
-        api = self._boto("apigatewaymanagementapi")
+        api = self._connections_api()
         while True:
-            gone = self.client_id
+            gone = self.client_id or ""
             try:
-                api.post_to_connection(ConnectionId=gone, Data=out.data)
+                api.post(gone, out.data)
                 return gone
-            except api.exceptions.GoneException:
+            except signing.ConnectionGone:
                 pass
-            # The client reconnected or stopped: ask again until a new one shows up.
-            give_up = time.monotonic() + NO_CLIENT_AFTER
+            except signing.ConnectionsApiError as exc:
+                raise RelayError(f"relay: could not reach the relay client: {exc}") from None
+            # The client reconnected or stopped: ask again until a new one shows up. Only the
+            # pauses count towards the 3 s (a slow, cold connect handler is not "no client").
+            budget = NO_CLIENT_AFTER
             while self.client_id in (gone, None):
-                if time.monotonic() >= give_up:
+                if budget <= 0:
                     self.client_id = None
                     raise RelayClientNotConnected(_no_client_text(self.stage))
-                self.hello(give_up)
+                if not self.hello(time.monotonic() + OPEN_TIMEOUT):
+                    raise RelayError(
+                        f"relay: the connect handler of stage {self.stage!r} did not answer "
+                        f"within {OPEN_TIMEOUT:.0f} s; check its logs"
+                    )
                 if self.client_id in (gone, None):
                     time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
+                    budget -= HELLO_RETRY
 
 
 _link = _Link()
@@ -426,6 +438,21 @@ def _env(name: str) -> str:
             f"relay: {name} is not set on this function; redeploy it with `relay start`"
         )
     return value
+
+
+def _role_credentials() -> Any:
+    """The function role's credentials, as Lambda puts them in the environment."""
+    from botocore.credentials import Credentials
+
+    return Credentials(
+        os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        os.environ.get("AWS_SESSION_TOKEN") or None,
+    )
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def _now_ms() -> int:

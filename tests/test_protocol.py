@@ -27,8 +27,8 @@ error_docs = st.builds(
 credentials = st.builds(p.Credentials, ids, ids, maybe_text)
 
 MESSAGES = {
-    "hello": st.builds(p.Hello, st.sampled_from(p.ROLES), text),
-    "welcome": st.builds(p.Welcome, text, ids, st.none() | ids),
+    "hello": st.builds(p.Hello, st.sampled_from(p.ROLES), text, text),
+    "welcome": st.builds(p.Welcome, text, ids, st.none() | ids, text),
     "invoke": st.builds(
         p.Invoke,
         id=ids,

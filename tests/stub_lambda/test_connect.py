@@ -37,8 +37,8 @@ def _connect(connection_id: str, role: str, stage: str) -> dict[str, Any]:
     )
 
 
-def _hello(connection_id: str, role: str, stage: str) -> dict[str, Any]:
-    body = protocol.encode(protocol.Hello(role=role, stage=stage))
+def _hello(connection_id: str, role: str, stage: str, nonce: str = "n-1") -> dict[str, Any]:
+    body = protocol.encode(protocol.Hello(role=role, stage=stage, nonce=nonce))
     return connect.handler(_event("$default", connection_id, body=body))
 
 
@@ -73,6 +73,7 @@ def test_hello_from_stub_is_answered_with_both_connection_ids(
             "stage": "alice",
             "connection_id": "stub-1",
             "client_id": "client-1",
+            "nonce": "n-1",
         }
     ]
 

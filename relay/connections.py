@@ -1,0 +1,131 @@
+"""``PostToConnection`` from asyncio: SigV4 by botocore, HTTP/1.1 keep-alive on loopback or TLS.
+
+The relay client posts every answer; doing it on the event loop (instead of boto3 in a thread)
+saves a thread hop and botocore's request machinery on the path each invocation takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from relay.signing import ConnectionGone, ConnectionsApiError
+
+__all__ = ["AsyncConnectionsApi", "ConnectionGone", "ConnectionsApiError"]
+
+_Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class AsyncConnectionsApi:
+    """A pool of kept-alive connections to one ``@connections`` endpoint."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Callable[[], Any],
+        region: str,
+        *,
+        timeout: float = 10.0,
+        max_idle: int = 16,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.region = region
+        self.timeout = timeout
+        self._credentials = credentials
+        self._parts = urlsplit(self.endpoint)
+        self._tls = self._parts.scheme == "https"
+        self._port = self._parts.port or (443 if self._tls else 80)
+        self._idle: list[_Stream] = []
+        self._max_idle = max_idle
+
+    async def post(self, connection_id: str, data: bytes) -> None:
+        """Send ``data`` to a connection; :class:`ConnectionGone` on 410."""
+        status, body = await self._request("POST", connection_id, data)
+        if status == 410:
+            raise ConnectionGone(connection_id)
+        if status >= 300:
+            raise ConnectionsApiError(
+                f"PostToConnection {connection_id} answered {status}: "
+                f"{body[:300].decode('utf-8', 'replace')}"
+            )
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, writer in idle:
+            writer.close()
+
+    async def _request(self, method: str, connection_id: str, data: bytes) -> tuple[int, bytes]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        path = f"{self._parts.path}/@connections/{quote(connection_id, safe='')}"
+        request = AWSRequest(
+            method=method, url=urlunsplit(self._parts._replace(path=path)), data=data
+        )
+        SigV4Auth(self._credentials(), "execute-api", self.region).add_auth(request)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._parts.netloc}"]
+        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
+        lines.append(f"Content-Length: {len(data)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        for attempt in (1, 2):  # an idle kept-alive connection may have been closed
+            stream = self._idle.pop() if self._idle else None
+            fresh = stream is None
+            try:
+                if stream is None:
+                    stream = await asyncio.wait_for(self._open(), self.timeout)
+                reader, writer = stream
+                writer.write(head + data)  # one write: no Nagle / delayed-ACK stall
+                status, body, keep = await asyncio.wait_for(_response(reader), self.timeout)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
+                if stream is not None:
+                    stream[1].close()
+                if fresh or attempt == 2:
+                    raise ConnectionsApiError(f"PostToConnection failed: {exc}") from None
+                continue
+            if keep and len(self._idle) < self._max_idle:
+                self._idle.append(stream)
+            else:
+                writer.close()
+            return status, body
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _open(self) -> _Stream:
+        context = ssl.create_default_context() if self._tls else None
+        reader, writer = await asyncio.open_connection(
+            self._parts.hostname, self._port, ssl=context
+        )
+        return reader, writer
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    status_line = await reader.readuntil(b"\r\n")
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+        raise ValueError(f"not an HTTP response: {status_line[:60]!r}")
+    status = int(parts[1])
+    length, keep, chunked = 0, parts[0] == b"HTTP/1.1", False
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        if line == b"\r\n":
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection":
+            keep = value.lower() == "keep-alive" or (keep and value.lower() != "close")
+        elif name == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if chunked:
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+        return status, body, keep
+    return status, await reader.readexactly(length), keep
