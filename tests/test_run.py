@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,48 @@ def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
             proc.wait()
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_workers_die_with_a_killed_relay(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "import time\n\ndef handler(e, c):\n    print('busy')\n    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "run", "app.handler", "--timeout", "120"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    while proc.stderr.readline() != b"busy\n":
+        pass
+    workers = _children(proc.pid)
+    assert workers  # the busy environment
+    pidfds = [os.pidfd_open(pid) for pid in workers]
+    try:
+        proc.kill()
+        proc.wait()
+        poller = select.poll()
+        for fd in pidfds:
+            poller.register(fd, select.POLLIN)
+        ended: set[int] = set()
+        deadline = time.monotonic() + 20
+        while len(ended) < len(pidfds) and time.monotonic() < deadline:
+            ended.update(fd for fd, _ in poller.poll(1000))
+        assert len(ended) == len(pidfds), "a worker outlived relay"
+    finally:
+        for fd in pidfds:
+            os.close(fd)

@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -30,6 +31,10 @@ RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 INIT_LIMIT_S = 10.0
 
 LogSink = Callable[[str, str, str], None]
+#: InvocationResult.logs keeps this much of what the handler printed (on_log gets it all).
+MAX_KEPT_LOG_BYTES = 4 * 1024 * 1024
+_PLATFORM_LINES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ")
+logger = logging.getLogger(__name__)
 #: The request id of the one event a spare receives before it has a function.
 WARM_UP_ID = "relay-spare-warm-up"
 
@@ -61,6 +66,8 @@ class Invocation:
     invoked_function_arn: str | None = None
     future: asyncio.Future[InvocationResult] | None = None
     lines: list[str] = field(default_factory=list)
+    log_bytes: int = 0
+    log_truncated: bool = False
     delivered_at: float | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -454,9 +461,21 @@ class Worker(api.RuntimeApiHandler):
                 self._init_lines.append(part)
 
     def _emit_to(self, inv: Invocation, line: str) -> None:
-        inv.lines.append(line)
+        if inv.log_bytes < MAX_KEPT_LOG_BYTES or line.startswith(_PLATFORM_LINES):
+            inv.lines.append(line)
+            inv.log_bytes += len(line) + 1
+        else:
+            if not inv.log_truncated:
+                inv.lines.append(
+                    f"relay: this invocation printed more than {MAX_KEPT_LOG_BYTES} bytes; "
+                    "the rest went only to the live log"
+                )
+            inv.log_truncated = True
         if self.on_log is not None and self.config is not None:
-            self.on_log(self.config.name, inv.request_id, line)
+            try:
+                self.on_log(self.config.name, inv.request_id, line)
+            except Exception:  # a broken log sink must not break the invocation
+                logger.exception("relay: the on_log callback failed on %r", line)
 
     async def _watch_exit(self) -> None:
         assert self._proc is not None

@@ -75,8 +75,22 @@ def _warm_up() -> None:
     runtime_client.next()
 
 
+def _die_with_parent() -> None:
+    """A worker must not outlive relay (even a killed one): ask Linux for SIGKILL then."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # relay died before we asked
+        os._exit(1)
+
+
 def main() -> None:
     global bootstrap
+    _die_with_parent()
     _warm_up()
     size = int.from_bytes(_read_exactly(0, 4), "big")
     message = json.loads(_read_exactly(0, size))
