@@ -518,11 +518,10 @@ class RelayClient:
                 log.exception("relay: the on_event callback failed")
 
     async def _settle(self) -> None:
-        """Let running invocations answer (or be told we stopped) before returning."""
+        """Let running invocations answer before returning."""
+        # After `replaced`, running invocations finish and answer their stubs directly;
+        # after stop(), they were cancelled and answer Relay.ClientStopped.
         running = [s.task for s in self._invocations.values() if s.task and not s.task.done()]
-        if self._stopping:
-            for task in running:
-                task.cancel()
         await asyncio.gather(*running, *self._tasks, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._api is not None:

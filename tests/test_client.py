@@ -363,3 +363,42 @@ def test_unknown_function_gets_a_clear_relay_error(stage: Stage, runtime: LocalR
             assert "restart `relay start`" in error["errorMessage"]
 
     run(scenario())
+
+
+def test_stopping_answers_running_invocations_with_a_clear_error(
+    stage: Stage, runtime: LocalRuntime
+) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            pending = asyncio.create_task(invoke(stage, "slow", {"seconds": 5}))
+            while live.client.in_flight == 0:
+                await asyncio.sleep(0.05)
+            await live.client.stop()
+            reply, body = await asyncio.wait_for(pending, 60)
+            error = json.loads(body)
+            assert reply["FunctionError"] == "Unhandled"
+            assert error["errorType"] == "Relay.ClientStopped"
+            assert error["errorMessage"] == (
+                f"`relay start` for stage {STAGE} stopped while this invocation ran; "
+                "start it again and repeat the request"
+            )
+            assert await asyncio.wait_for(live.task, 30) == relay_client.EXIT_OK
+
+    run(scenario())
+
+
+def test_garbage_on_the_client_socket_is_skipped(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime) as live:
+            poster = boto3.client(
+                "apigatewaymanagementapi",
+                endpoint_url=stage.connections_endpoint,
+                region_name=REGION,
+                **stage.emu.credentials.boto3_kwargs(),
+            )
+            for junk in (b"not json", b'{"v": 99, "type": "invoke"}', b'{"v": 1, "type": "ack"}'):
+                poster.post_to_connection(ConnectionId=live.client.connection_id, Data=junk)
+            _, body = await invoke(stage, "echo", {"still": "serving"})
+            assert json.loads(body)["event"] == {"still": "serving"}
+
+    run(scenario())
