@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -205,4 +206,6 @@ def test_workers_die_with_a_killed_relay(tmp_path: Path) -> None:
         assert len(ended) == len(pidfds), "a worker outlived relay"
     finally:
         for fd in pidfds:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)  # only if the test failed
             os.close(fd)
