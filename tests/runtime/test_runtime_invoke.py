@@ -166,3 +166,15 @@ async def test_unknown_function_is_a_clear_error(runtime: LocalRuntime) -> None:
     runtime.configure(fn("known", "app.echo"))
     with pytest.raises(FunctionNotFound, match=r"no function named 'nope'.*configured: known"):
         await runtime.invoke("nope", b"{}")
+
+
+async def test_a_failing_log_sink_does_not_break_invocations(tmp_path: Path) -> None:
+    def broken(function: str, request_id: str, line: str) -> None:
+        raise RuntimeError("terminal went away")
+
+    async with LocalRuntime(watch=False, on_log=broken, pycache_dir=tmp_path) as rt:
+        rt.configure(fn("sink", "app.handler"))
+        result = await rt.invoke("sink", b'{"name": "x"}', request_id="r-s")
+    assert result.function_error is None
+    assert json.loads(result.payload)["aws_request_id"] == "r-s"
+    assert "END RequestId: r-s" in result.logs.splitlines()
