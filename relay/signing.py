@@ -8,6 +8,7 @@ into the stub asset as ``signing.py``, by the stub; so it imports only stdlib an
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -79,14 +80,16 @@ class ConnectionsApi:
         SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         for attempt in (1, 2):  # a kept-alive connection may have been closed by the server
-            connection = self._connection()
+            connection = None
             try:
+                connection = self._connection()
                 connection.request("POST", path, body=data, headers=headers)
                 response = connection.getresponse()
                 body = response.read()
                 break
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
+                if connection is not None:
+                    connection.close()
                 self._local.connection = None
                 if attempt == 2:
                     raise ConnectionsApiError(f"PostToConnection to {url} failed: {exc}") from None
@@ -113,5 +116,9 @@ class ConnectionsApi:
                 else http.client.HTTPConnection
             )
             connection = cls(self._parts.netloc, timeout=self.timeout)
+            connection.connect()
+            # http.client writes a body over 2000 bytes separately from the headers: without
+            # TCP_NODELAY, Nagle + delayed ACK stall that second write by up to 40 ms.
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._local.connection = connection
         return connection
