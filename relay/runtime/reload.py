@@ -12,7 +12,8 @@ from pathlib import Path
 import watchfiles
 
 #: watchfiles' defaults (1.6 s debounce, 50 ms step) would cost ~100 ms per save; a save is
-#: seen in a few ms with these, for one wake-up of its Rust thread every STEP_MS.
+#: seen in ~3 ms with these. Its Rust thread wakes every STEP_MS: ~1.2% of a core while idle
+#: at 2 ms (2.2% at 1 ms, which saves only ~1 ms per save).
 DEBOUNCE_MS = 2
 STEP_MS = 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -25,6 +26,7 @@ from relay.runtime.reload import CodeWatcher, drop_bytecode
 from relay.runtime.worker import Invocation, InvocationResult, State, Worker
 
 LogCallback = Callable[[str, str, str], None]
+logger = logging.getLogger(__name__)
 
 
 class FunctionNotFound(KeyError):
@@ -68,6 +70,7 @@ class LocalRuntime:
         self._pools: dict[str, FunctionPool] = {}
         self._spares: list[Worker] = []
         self._spawning = 0
+        self._spares_failing = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watcher: CodeWatcher | None = None
         self._own_pycache: tempfile.TemporaryDirectory[str] | None = None
@@ -236,7 +239,7 @@ class LocalRuntime:
         return {k: v for k, v in os.environ.items() if k.startswith("PYDEVD_")}
 
     def _top_up_spares(self) -> None:
-        if self._closed:
+        if self._closed or self._spares_failing:
             return
         while len(self._spares) + self._spawning < self.spares:
             self._spawning += 1
@@ -258,7 +261,16 @@ class LocalRuntime:
     def _on_spare_state(self, worker: Worker) -> None:
         if worker.state is State.DEAD and worker in self._spares:
             self._spares.remove(worker)
-            self._top_up_spares()
+            if worker.warm.done() and worker.warm.exception() is None:
+                self._top_up_spares()
+            elif not self._spares_failing:
+                # it could not even start: respawning in a loop would only burn the CPU;
+                # invocations start their own worker and show its output as the error
+                self._spares_failing = True
+                logger.warning(
+                    "relay: a spare worker exited while starting (code %s); spares are off",
+                    worker.exited.result() if worker.exited.done() else "?",
+                )
 
     def _watch_dirs(self) -> None:
         if self._watcher is not None:

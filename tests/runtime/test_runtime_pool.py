@@ -94,3 +94,26 @@ async def test_closing_ends_every_process(tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_a_runtime_that_cannot_start_is_an_exit_error_not_a_respawn_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay.runtime import worker
+
+    broken = tmp_path / "entry.py"
+    broken.write_text("import sys\nprint('cannot import awslambdaric', flush=True)\nsys.exit(3)\n")
+    monkeypatch.setattr(worker, "ENTRY", str(broken))
+    async with LocalRuntime(watch=False, spares=2, pycache_dir=tmp_path) as rt:
+        rt.configure(fn("broken", "app.quick", code="errors"))
+        result = await rt.invoke("broken", b"{}", request_id="r-b")
+        assert json.loads(result.payload) == {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": "RequestId: r-b Error: Runtime exited with error: exit status 3",
+        }
+        assert "cannot import awslambdaric" in result.logs.splitlines()
+        while rt._spawning:  # the spares started with the runtime have ended
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*(w.exited for w in rt._spares))
+        assert rt._spares == []
+        assert rt._spawning == 0  # and none are being started again
