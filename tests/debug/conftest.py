@@ -15,32 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dap_client import DapClient
+
+from tests.debug.dap_client import TIMEOUT, DapClient
+from tests.debug.processes import descendants
 
 HOST = Path(__file__).with_name("host.py")
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60.0  # failure guard only; every wait ends on an event
-
-
-def _descendants(pid: int) -> list[int]:
-    """All processes below pid (workers run in their own sessions, so killpg misses them)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 class DebugHost:
@@ -57,6 +37,7 @@ class DebugHost:
             text=True,
             env=env,
             cwd=ROOT,
+            start_new_session=True,  # its group holds debugpy's adapter, which daemonizes
         )
         self._ids = iter(range(1, 1_000_000))
         self._results: dict[int, queue.Queue[dict[str, Any]]] = {}
@@ -119,12 +100,16 @@ class DebugHost:
     def configure(self, name: str, code_dir: Path, handler: str = "app.handler") -> None:
         self.result(self._send({"configure": name, "handler": handler, "code_dir": str(code_dir)}))
 
+    def wait_reload(self, name: str, after: int = 0) -> int:
+        """Wait until the runtime has reloaded `name` after a save (more than `after` times)."""
+        return self.result(self._send({"wait_reload": name, "after": after}))["reloads"]
+
     def invoke(self, name: str, event: Any) -> int:
         """Start an invocation; returns the id to pass to result()."""
         return self._send({"invoke": name, "event": event})
 
     def close(self) -> None:
-        leftovers = _descendants(self.proc.pid)
+        leftovers = descendants(self.proc.pid)
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
@@ -133,7 +118,9 @@ class DebugHost:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        for pid in leftovers:  # the debug adapter and any worker the host could not close
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # debugpy's adapter, if still there
+        for pid in leftovers:  # any worker the host could not close (own sessions)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 Message = dict[str, Any]
+TIMEOUT = 60.0  # the tests' failure guard; every wait ends on an event long before it
 
 
 class DapError(RuntimeError):

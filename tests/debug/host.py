@@ -9,6 +9,7 @@ a LocalRuntime(debug=...) whose workers debugpy follows. Protocol, one JSON obje
          -> stdout {"id": K, "payload": ..., "error": ..., "logs": ...}
   stdin  {"id": K, "configure": FUNCTION, "handler": "app.handler", "code_dir": "..."}
   stdout {"id": null, "function": F, "request_id": R, "log": LINE} for every log line
+  stdin  {"id": K, "wait_reload": FUNCTION, "after": N}  ->  stdout {"id": K, "reloads": M}
   stdin EOF -> the runtime closes, the process exits.
 """
 
@@ -46,6 +47,11 @@ async def _invoke(runtime: LocalRuntime, command: dict[str, Any]) -> None:
         _write({"id": command["id"], "exception": repr(exc)})
 
 
+async def _wait_reload(runtime: LocalRuntime, command: dict[str, Any]) -> None:
+    reloads = await runtime.wait_reload(command["wait_reload"], command["after"], timeout=60)
+    _write({"id": command["id"], "reloads": reloads})
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--debug", choices=("on", "off"), default="on")
@@ -81,6 +87,8 @@ async def main() -> None:
                     )
                 )
                 _write({"id": command["id"], "configured": command["configure"]})
+            elif "wait_reload" in command:
+                task = asyncio.create_task(_wait_reload(runtime, command))
             else:
                 task = asyncio.create_task(_invoke(runtime, command))
                 tasks.add(task)

@@ -10,8 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import TIMEOUT
-from dap_client import DapClient
+from tests.debug.dap_client import TIMEOUT, DapClient
 
 FIXTURE = Path(__file__).with_name("fixtures") / "greeter"
 
@@ -96,13 +95,14 @@ def test_breakpoint_survives_hot_reload_and_is_hit_at_the_new_line(
     )
     new_line = _line(app, "return {")
     assert new_line == line + 2
+    host.wait_reload("greeter")  # relay has seen the save: no invocation runs the old code
     client.set_breakpoints(app, [new_line])  # what VS Code does when lines move in the editor
 
     ident = host.invoke("greeter", {"name": "grace"})
     stop = client.wait_for_stop()
     frame = client.top_frame(stop)
-    assert (frame["source"]["path"], frame["line"]) == (str(app), new_line)
     assert stop.session.pid != first.session.pid  # a new worker: a new child session
+    assert (frame["source"]["path"], frame["line"]) == (str(app), new_line)
     variables = client.local_variables(stop, frame["id"])
     assert variables["version"]["value"] == "2"
     assert variables["greeting"]["value"] == "'hi grace v2'"
