@@ -42,6 +42,17 @@ class FunctionConfig:
                 f"handler {self.handler!r} has no '.': write it as module.function "
                 "(e.g. app.handler or pkg/mod.fn)"
             )
+        for key, value in self.environment.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ValueError(
+                    f"environment variable {key!r} of {self.name}: names and values must be "
+                    f"strings (got {type(value).__name__}); Lambda passes only strings"
+                )
+            if not key or "=" in key or "\0" in key or "\0" in value:
+                raise ValueError(
+                    f"environment variable {key!r} of {self.name} cannot be set: a name must "
+                    "be non-empty without '=' and neither may contain a NUL character"
+                )
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}")
 

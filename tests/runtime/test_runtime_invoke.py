@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rt_helpers import FIXTURES, fn
 
-from relay.runtime import FunctionNotFound, LocalRuntime
+from relay.runtime import FunctionConfig, FunctionNotFound, LocalRuntime
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +178,21 @@ async def test_a_failing_log_sink_does_not_break_invocations(tmp_path: Path) -> 
     assert result.function_error is None
     assert json.loads(result.payload)["aws_request_id"] == "r-s"
     assert "END RequestId: r-s" in result.logs.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"handler": "nodot"}, "handler 'nodot' has no '.'"),
+        ({"environment": {"N": 1}}, "names and values must be strings (got int)"),
+        ({"environment": {"A=B": "x"}}, "cannot be set: a name must be non-empty without '='"),
+        ({"timeout": 0}, "timeout must be positive seconds, got 0"),
+    ],
+)
+def test_bad_configuration_is_refused_with_a_clear_message(
+    kwargs: dict[str, object], message: str
+) -> None:
+    arguments: dict[str, object] = {"name": "f", "handler": "app.handler", "code_dir": FIXTURES}
+    with pytest.raises(ValueError) as info:
+        FunctionConfig(**(arguments | kwargs))  # type: ignore[arg-type]
+    assert message in str(info.value)
