@@ -283,6 +283,9 @@ class Worker(api.RuntimeApiHandler):
         if inv is None or inv.future is None or inv.future.done():
             return
         self._read_logs()  # everything the handler printed before answering is in the pipe
+        if self._partial:  # a last line without its newline still belongs to this invocation
+            partial, self._partial = self._partial, ""
+            self._emit(partial)
         self._current = None
         if inv.timer is not None:
             inv.timer.cancel()

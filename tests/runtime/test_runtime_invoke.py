@@ -196,3 +196,28 @@ def test_bad_configuration_is_refused_with_a_clear_message(
     with pytest.raises(ValueError) as info:
         FunctionConfig(**(arguments | kwargs))  # type: ignore[arg-type]
     assert message in str(info.value)
+
+
+async def test_output_without_newline_and_invalid_utf8_stay_with_their_invocation(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    (tmp_path / "app.py").write_text(
+        "import os, sys\n\n"
+        "def handler(event, context):\n"
+        "    os.write(1, b'raw \\xff bytes\\n')\n"
+        "    sys.stdout.write('no newline ' + event['n'])\n"
+        "    return 1\n"
+    )
+    runtime.configure(fn("partial", "app.handler", code=tmp_path))
+    first = await runtime.invoke("partial", b'{"n": "first"}', request_id="r-1")
+    second = await runtime.invoke("partial", b'{"n": "second"}', request_id="r-2")
+    assert first.logs.splitlines()[1:4] == [
+        "raw \ufffd bytes",
+        "no newline first",
+        "END RequestId: r-1",
+    ]
+    assert second.logs.splitlines()[1:4] == [
+        "raw \ufffd bytes",
+        "no newline second",
+        "END RequestId: r-2",
+    ]
