@@ -77,6 +77,9 @@ def test_breakpoint_through_the_function_url_of_relay_start_local(tmp_path):
         started = time.monotonic()
         code = relay.stop()
         stopping = time.monotonic() - started
+        if relay.proc is not None:  # anything left in relay's group (debugpy's adapter)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(relay.proc.pid, signal.SIGKILL)
         for pid in leftovers:  # workers live in their own sessions
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
