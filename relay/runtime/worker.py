@@ -86,14 +86,13 @@ def new_trace_id() -> str:
     return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
 
 
-def _max_rss_mb(pid: int) -> int | None:
-    """Peak resident memory of the process, the figure Lambda reports as Max Memory Used."""
+def _max_rss_mb(status_fd: int) -> int | None:
+    """Peak resident memory of the process, the figure Lambda reports as Max Memory Used.
+
+    ``status_fd`` is the worker's /proc/PID/status, kept open: a pread from 0 renders it anew.
+    """
     try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
-        try:
-            status = os.read(fd, 4096)
-        finally:
-            os.close(fd)
+        status = os.pread(status_fd, 4096, 0)
         start = status.index(b"VmHWM:") + 6
         return -(-int(status[start : status.index(b"kB", start)]) // 1024)
     except (OSError, ValueError):
@@ -115,6 +114,7 @@ class Worker(api.RuntimeApiHandler):
         self._server: asyncio.AbstractServer | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._log_fd = -1
+        self._status_fd = -1
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self._init_lines: list[str] = []
@@ -169,6 +169,8 @@ class Worker(api.RuntimeApiHandler):
             raise
         os.close(write_fd)
         self.pid = self._proc.pid
+        with contextlib.suppress(OSError):
+            self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
         os.set_blocking(read_fd, False)
         self._log_fd = read_fd
         asyncio.get_running_loop().add_reader(read_fd, self._read_logs)
@@ -264,7 +266,8 @@ class Worker(api.RuntimeApiHandler):
         if inv.cognito_identity:
             headers["Lambda-Runtime-Cognito-Identity"] = inv.cognito_identity
         self._next_conn = None
-        self._read_logs()  # what init printed is in the pipe by now
+        if not self._init_reported:
+            self._read_logs()  # what init printed is in the pipe by now
         for line in self._init_lines:  # what init printed shows before START, as in CloudWatch
             self._emit_to(inv, line)
         self._init_lines.clear()
@@ -295,7 +298,7 @@ class Worker(api.RuntimeApiHandler):
         )
         if trailer is not None:
             duration = max(duration, self.config.timeout * 1000)
-        memory = _max_rss_mb(self.pid) if self.pid else None
+        memory = _max_rss_mb(self._status_fd) if self._status_fd >= 0 else None
         if memory is not None:
             self._max_memory_mb = memory
         init_ms = None
@@ -485,6 +488,9 @@ class Worker(api.RuntimeApiHandler):
         returncode = await self._proc.wait()
         self._read_logs()
         self._close_logs()
+        if self._status_fd >= 0:
+            os.close(self._status_fd)
+            self._status_fd = -1
         if self._current is not None:
             self._finish(le.exit_error(self._current.request_id, returncode), "Unhandled")
         self.state = State.DEAD
