@@ -31,6 +31,8 @@ log = logging.getLogger("relay.client")
 #: Ack only invocations still running after this long (the documented deviation from AWS's
 #: "ack at once": fast invocations then cost two AWS calls, not three).
 ACK_AFTER = 0.25
+#: Running invocations are acked again this often (the stub gives up after 6 s of silence).
+ACK_EVERY = 2.0
 #: A data message this often keeps API Gateway's 10-minute idle timeout away.
 HEARTBEAT = 300.0
 #: API Gateway closes connections after 2 h; reconnect on our own terms before that.
@@ -72,6 +74,7 @@ class _Invocation:
     answer: protocol.Result | protocol.Error | None = None
     task: asyncio.Task[None] | None = None
     done_at: float | None = None
+    ack_timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -296,9 +299,7 @@ class RelayClient:
                 self._answer_relay_error(state, "Relay.FunctionNotFound", str(exc))
                 await self._post_answer(state)
                 return
-            ack = asyncio.get_running_loop().call_later(
-                ACK_AFTER, lambda: self._spawn(self._post(state, protocol.Ack(invoke.id)))
-            )
+            ack = asyncio.get_running_loop().call_later(ACK_AFTER, self._ack, state)
             running = asyncio.ensure_future(
                 self.runtime.invoke(
                     config.name,
@@ -315,6 +316,8 @@ class RelayClient:
                 result = await running
             finally:
                 ack.cancel()
+                if state.ack_timer is not None:
+                    state.ack_timer.cancel()
         except asyncio.CancelledError:
             self._answer_relay_error(
                 state,
@@ -330,6 +333,14 @@ class RelayClient:
         else:
             self._answer(state, result)
         await self._post_answer(state)
+
+    def _ack(self, state: _Invocation) -> None:
+        """Ack now and every ``ACK_EVERY`` while running: the stub's proof we are alive."""
+        if state.answer is not None or state.task is None or state.task.done():
+            return
+        self._spawn(self._post(state, protocol.Ack(state.invoke.id)))
+        loop = asyncio.get_running_loop()
+        state.ack_timer = loop.call_later(ACK_EVERY, self._ack, state)
 
     def _configure(self, invoke: protocol.Invoke) -> FunctionConfig:
         """The function's config with the stub's environment and credentials (cached)."""

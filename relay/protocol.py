@@ -129,11 +129,20 @@ class Error:
 
     @property
     def error_type(self) -> str:
-        return str(_error_document(self.payload)["errorType"])
+        """Empty for Lambda's own timeout error, which has only ``errorMessage``."""
+        return str(_error_document(self.payload).get("errorType", ""))
 
     @property
     def error_message(self) -> str:
-        return str(_error_document(self.payload)["errorMessage"])
+        return str(_error_document(self.payload).get("errorMessage", ""))
+
+    @property
+    def is_timeout(self) -> bool:
+        """Lambda's timeout error: ``{"errorMessage": "<time> <id> Task timed out after N
+        seconds"}``, reported by the platform rather than the function."""
+        doc = _error_document(self.payload)
+        message = doc.get("errorMessage", "")
+        return "errorType" not in doc and " Task timed out after " in message
 
     @property
     def stack_trace(self) -> list[str]:

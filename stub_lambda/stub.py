@@ -24,6 +24,8 @@ except ModuleNotFoundError:  # in relay's own source tree
 
 #: Neither ack nor result within this long means no relay client is listening.
 NO_CLIENT_AFTER = 3.0
+#: The client re-acks a running invocation every 2 s; this much silence means it is gone.
+ACK_SILENCE = 6.0
 #: Keep API Gateway's 10-minute idle timeout away while a long invocation runs.
 PING_EVERY = 300.0
 #: Reconnect proactively after this long without traffic (the gateway may have dropped us).
@@ -78,6 +80,10 @@ class RelayError(Exception):
 
 class RelayClientNotConnected(RelayError):
     """No ``relay start`` is serving this function's stage."""
+
+
+class RelayClientLost(RelayError):
+    """The relay client took the invocation, then went silent (stopped, crashed, offline)."""
 
 
 class RelayTimeout(RelayError):
@@ -223,11 +229,13 @@ class _Link:
         while True:
             now = time.monotonic()
             acked = flight.acked(invoke.id)
-            until = last_chance if acked else min(window + NO_CLIENT_AFTER, last_chance)
+            silence = ACK_SILENCE if acked else NO_CLIENT_AFTER
+            until = min(window + silence, last_chance)
             if now >= until:
-                if not acked and now < last_chance and redeliveries < 2:
-                    # Silence: maybe the client reconnected and our post went to its old
-                    # connection. Ask the gateway; a different client gets the same id again.
+                if now < last_chance and redeliveries < 2:
+                    # Silence: maybe the client restarted or reconnected and our post went to
+                    # its old connection. Ask the gateway; a different client gets the same
+                    # invocation id again (and runs it, once).
                     self.hello(now + NO_CLIENT_AFTER)
                     if self.client_id is not None and self.client_id != posted_to:
                         redeliveries += 1
@@ -235,11 +243,16 @@ class _Link:
                         window = time.monotonic()
                         continue
                 flight.abandon(invoke.id)  # a late answer is dropped, never applied
-                if acked or now >= last_chance:
+                if now >= last_chance:
                     raise RelayTimeout(
                         f"relay: no answer from the relay client of stage {self.stage!r} before "
-                        "the function's deadline (is it stopped at a breakpoint, or was "
-                        "`relay start` stopped?)"
+                        "the function's deadline (was `relay start` stopped?)"
+                    )
+                if acked:
+                    raise RelayClientLost(
+                        f"relay: the relay client of stage {self.stage!r} stopped answering "
+                        "while this invocation ran (it was stopped or lost its connection); "
+                        f"run `relay start --stage {self.stage}` and invoke again"
                     )
                 raise RelayClientNotConnected(_no_client_text(self.stage))
             try:
@@ -255,9 +268,11 @@ class _Link:
                 self.close()
                 self.ensure(budget_s=deadline - time.monotonic())
                 posted_to = self._deliver(invoke)
+                window = time.monotonic()
                 continue
             if message is None or not flight.accept(message):
                 continue
+            window = time.monotonic()  # the client is alive: every answer restarts the clock
             if isinstance(message, protocol.Log):
                 print(message.text, end="" if message.text.endswith("\n") else "\n")
             elif isinstance(message, (protocol.Result, protocol.Error)):
@@ -334,6 +349,10 @@ def handler(event: Any, context: Any) -> Any:
             }
         raise
     if isinstance(answer, protocol.Error):
+        if answer.is_timeout:
+            # The handler timed out locally: let Lambda itself time this invocation out, so
+            # the caller sees Lambda's own words, request id and timestamp.
+            time.sleep(max(0.0, context.get_remaining_time_in_millis() / 1000.0) + 1.0)
         raise _function_error(answer)
     return answer.payload  # bytes: the runtime returns them unchanged
 

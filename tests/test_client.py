@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -44,7 +45,8 @@ def slow(event, context):
     time.sleep(event.get("seconds", 0.5))
     return {"slept": event.get("seconds", 0.5)}
 """
-FUNCTIONS = {"echo": "echo", "fail": "fail", "big": "big", "slow": "slow"}
+FUNCTIONS = {"echo": "echo", "fail": "fail", "big": "big", "slow": "slow", "sleepy": "slow"}
+TIMEOUTS = {"sleepy": 2.0}  # seconds; the others get 30
 
 
 @dataclass
@@ -72,7 +74,12 @@ class Stage:
 
     def functions(self) -> dict[str, FunctionConfig]:
         return {
-            name: FunctionConfig(name=name, handler=f"handlers.{h}", code_dir=self.code_dir)
+            name: FunctionConfig(
+                name=name,
+                handler=f"handlers.{h}",
+                code_dir=self.code_dir,
+                timeout=TIMEOUTS.get(name, 30.0),
+            )
             for name, h in FUNCTIONS.items()
         }
 
@@ -122,7 +129,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
                     name=name,
                     handler="stub.handler",
                     code_dir=asset,
-                    timeout=30,
+                    timeout=TIMEOUTS.get(name, 30.0),
                     environment={
                         "GREETING": "hello from the function's environment",
                         "RELAY_STAGE": STAGE,
@@ -320,7 +327,8 @@ def test_slow_invocation_is_acked_and_answered(stage: Stage, runtime: LocalRunti
             before = stage.emu.calls.copy()
             _, body = await invoke(stage, "slow", {"seconds": 3.5})  # beyond the 3 s window
             assert json.loads(body) == {"slept": 3.5}
-            assert (stage.emu.calls - before)["PostToConnection"] == 3  # invoke, ack, result
+            # invoke, acks at 0.25 s, 2.25 s (every 2 s while running), result
+            assert (stage.emu.calls - before)["PostToConnection"] == 4
 
     run(scenario())
 
@@ -400,5 +408,21 @@ def test_garbage_on_the_client_socket_is_skipped(stage: Stage, runtime: LocalRun
                 poster.post_to_connection(ConnectionId=live.client.connection_id, Data=junk)
             _, body = await invoke(stage, "echo", {"still": "serving"})
             assert json.loads(body)["event"] == {"still": "serving"}
+
+    run(scenario())
+
+
+def test_timeout_surfaces_in_lambda_words(stage: Stage, runtime: LocalRuntime) -> None:
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            started = time.monotonic()
+            reply, body = await invoke(stage, "sleepy", {"seconds": 6})
+            elapsed = time.monotonic() - started
+            error = json.loads(body)
+            assert reply["FunctionError"] == "Unhandled"
+            assert re.fullmatch(
+                r"\S+Z [0-9a-f-]{36} Task timed out after 2\.00 seconds", error["errorMessage"]
+            ), error
+            assert elapsed < 5.5
 
     run(scenario())

@@ -173,6 +173,14 @@ def test_invalid_messages_say_what_is_wrong(body: dict, message: str) -> None:
     assert message in str(caught.value)
 
 
+def test_lambda_timeout_error_has_no_error_type() -> None:
+    raw = b'{"errorMessage":"2026-11-25T20:52:20.711Z 7fce1d79 Task timed out after 2.00 seconds"}'
+    error = p.decode(p.encode(p.Error("i", raw)))
+    assert isinstance(error, p.Error)
+    assert error.is_timeout and error.error_type == "" and error.stack_trace == []
+    assert not p.Error("i", b'{"errorType": "X", "errorMessage": "m"}').is_timeout
+
+
 def test_newer_version_says_to_upgrade() -> None:
     with pytest.raises(p.ProtocolError, match=r"version 2, this side speaks 1: upgrade relay"):
         p.decode('{"v": 2, "type": "ack", "id": "a"}')
