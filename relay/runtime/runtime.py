@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -211,7 +211,6 @@ class LocalRuntime:
     async def _new_worker(self, config: FunctionConfig, generation: int) -> Worker:
         fresh = not self._spares
         worker = self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
-        self._top_up_spares()
         worker.on_state = None
         worker.enforce_timeouts = self.debug is None
         worker.on_log = self.on_log
@@ -230,7 +229,21 @@ class LocalRuntime:
             pycache_prefix=self._pycache,
             fresh=fresh,
         )
+        self._spawn_task(self._top_up_after(worker))
         return worker
+
+    async def _top_up_after(self, worker: Worker) -> None:
+        """Replace the spare once this worker's init is over: starting a Python process costs
+        ~50 ms of CPU, which would otherwise slow the very init it is meant to speed up."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await worker.initialized.wait()
+        self._top_up_spares()
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _spawn_env(self) -> dict[str, str]:
         """debugpy follows workers into their start-up; its settings must be there already."""
@@ -243,9 +256,7 @@ class LocalRuntime:
             return
         while len(self._spares) + self._spawning < self.spares:
             self._spawning += 1
-            task = asyncio.get_running_loop().create_task(self._spawn_spare())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn_task(self._spawn_spare())
 
     async def _spawn_spare(self) -> None:
         try:
@@ -259,6 +270,8 @@ class LocalRuntime:
         self._spares.append(worker)
 
     def _on_spare_state(self, worker: Worker) -> None:
+        if self._closed:
+            return
         if worker.state is State.DEAD and worker in self._spares:
             self._spares.remove(worker)
             if worker.warm.done() and worker.warm.exception() is None:

@@ -131,6 +131,8 @@ class Worker(api.RuntimeApiHandler):
         self.exited = asyncio.get_running_loop().create_future()
         #: done once the process has imported awslambdaric and made its first request
         self.warm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: set when the handler's init is over (ready, failed or exited)
+        self.initialized = asyncio.Event()
 
     # lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -376,6 +378,7 @@ class Worker(api.RuntimeApiHandler):
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None
+        self.initialized.set()
         if self._init_duration_ms is None:
             self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
         if self.state is State.INIT:
@@ -414,6 +417,7 @@ class Worker(api.RuntimeApiHandler):
             self._init_timer.cancel()
             self._init_timer = None
         self._init_error = body
+        self.initialized.set()
         if self._init_started:
             self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
         if self._current is not None:
@@ -494,6 +498,7 @@ class Worker(api.RuntimeApiHandler):
         if self._current is not None:
             self._finish(le.exit_error(self._current.request_id, returncode), "Unhandled")
         self.state = State.DEAD
+        self.initialized.set()
         if self._init_timer is not None:
             self._init_timer.cancel()
         if self._server is not None:
