@@ -74,11 +74,6 @@ class FunctionPool:
         if prime and had_workers and not self._closed:
             self._start_worker()
 
-    def prime(self) -> None:
-        """Start an environment ahead of the first invocation."""
-        if not self._current() and not self._starting:
-            self._start_worker()
-
     async def close(self) -> None:
         self._closed = True
         for waiter in self._waiters:

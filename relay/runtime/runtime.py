@@ -193,7 +193,9 @@ class LocalRuntime:
     async def wait_spares(self, timeout: float = 10.0) -> None:
         """Wait until the spare processes have started and imported the runtime client."""
         async with asyncio.timeout(timeout):
-            while len(self._spares) < self.spares or not all(w.warm.done() for w in self._spares):
+            while not self._spares_failing and (
+                len(self._spares) < self.spares or not all(w.warm.done() for w in self._spares)
+            ):
                 await asyncio.gather(*(w.warm for w in self._spares), return_exceptions=True)
                 await asyncio.sleep(0.005)  # spares still spawning register shortly
 
