@@ -202,6 +202,7 @@ class Worker(api.RuntimeApiHandler):
                 "sys_path": sys_path,
                 "cwd": str(config.code_dir),
                 "pycache_prefix": pycache_prefix,
+                "watched": [str(d) for d in config.watched_dirs],
                 "handler": config.handler,
             }
         ).encode()

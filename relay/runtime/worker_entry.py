@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import sys
+from typing import Any
 
 # The heavy part of a cold start, done before any function is known.
 from awslambdaric import bootstrap
@@ -35,20 +36,44 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _fine_grained_bytecode_checks() -> None:
-    """Validate cached bytecode against the source's microsecond mtime, not whole seconds.
+def _private_bytecode(roots: list[str], prefix: str) -> None:
+    """Cache the function's own modules (code and layer folders) apart, checked by µs mtime.
 
-    CPython's timestamp pycs record (mtime in seconds, size); an edit that keeps the size and
-    lands in the same second would otherwise run stale code. Our pycs live in a private
-    pycache prefix, so their different mtime unit never meets a normal interpreter's.
+    CPython's timestamp pycs record (mtime in whole seconds, size): an edit that keeps the size
+    and lands in the same second would run stale code. Modules under ``roots`` get a loader
+    that compares microseconds and keeps its pycs under ``prefix`` (so the different unit never
+    meets a normal interpreter's __pycache__, and relay can drop a changed file's pyc).
+    Everything else (stdlib, boto3) keeps its normal, already compiled caches.
     """
     from importlib import machinery
 
-    def path_stats(self: machinery.SourceFileLoader, path: str) -> dict[str, int]:
-        st = os.stat(path)
-        return {"mtime": st.st_mtime_ns // 1000, "size": st.st_size}
+    class WatchedSourceLoader(machinery.SourceFileLoader):
+        def path_stats(self, path: str) -> dict[str, int]:
+            st = os.stat(path)
+            return {"mtime": st.st_mtime_ns // 1000, "size": st.st_size}
 
-    machinery.SourceFileLoader.path_stats = path_stats  # type: ignore[method-assign]
+        def get_code(self, fullname: str) -> Any:
+            saved = sys.pycache_prefix
+            sys.pycache_prefix = prefix  # read by cache_from_source within this call only
+            try:
+                return super().get_code(fullname)
+            finally:
+                sys.pycache_prefix = saved
+
+    loaders: list[tuple[type, list[str]]] = [
+        (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+        (WatchedSourceLoader, machinery.SOURCE_SUFFIXES),
+        (machinery.SourcelessFileLoader, machinery.BYTECODE_SUFFIXES),
+    ]
+
+    def watched_finder(path: str) -> machinery.FileFinder:
+        full = os.path.abspath(path or ".")
+        if any(full == root or full.startswith(root + os.sep) for root in roots):
+            return machinery.FileFinder(path, *loaders)
+        raise ImportError("not a folder of the function's own code")
+
+    sys.path_hooks.insert(0, watched_finder)
+    sys.path_importer_cache.clear()
 
 
 def _debug_hook() -> None:
@@ -104,9 +129,7 @@ def main() -> None:
         os.environ["RELAY_ROOT_FOR_DEBUG"] = relay_root
     sys.path[:] = message["sys_path"]
     os.chdir(message["cwd"])
-    sys.pycache_prefix = message["pycache_prefix"]
-    _fine_grained_bytecode_checks()
-    importlib.invalidate_caches()
+    _private_bytecode(message["watched"], message["pycache_prefix"])
 
     log_env = (os.environ.get("AWS_LAMBDA_LOG_FORMAT"), os.environ.get("AWS_LAMBDA_LOG_LEVEL"))
     if log_env != _IMPORT_TIME_LOG_ENV:

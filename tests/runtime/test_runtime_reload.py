@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,3 +137,23 @@ async def test_a_layer_change_reloads_the_function(watching: LocalRuntime, tmp_p
     (layer / "python" / "helper.py").write_text("WHO = 'two'\n")
     await watching.wait_reload("lay", 0)
     assert (await watching.invoke("lay", b"{}")).payload == b'"two"'
+
+
+async def test_only_the_functions_own_modules_are_cached_privately(tmp_path: Path) -> None:
+    """boto3 & co. keep their compiled caches: a private copy would cost seconds per start."""
+    code = tmp_path / "code"
+    (code / "pkg").mkdir(parents=True)
+    (code / "pkg" / "__init__.py").write_text("")
+    (code / "pkg" / "mod.py").write_text(
+        "import email.mime.text\nimport urllib3\n\ndef fn(e, c):\n    return 'ok'\n"
+    )
+    pyc = tmp_path / "pyc"
+    async with LocalRuntime(watch=False, pycache_dir=pyc) as rt:
+        rt.configure(fn("own", "pkg/mod.fn", code=code))
+        assert (await rt.invoke("own", b"{}")).payload == b'"ok"'
+    cached = sorted(str(p.relative_to(pyc)) for p in pyc.rglob("*.pyc"))
+    tag = sys.implementation.cache_tag
+    assert cached == [
+        f"{str(code).lstrip('/')}/pkg/__init__.{tag}.pyc",
+        f"{str(code).lstrip('/')}/pkg/mod.{tag}.pyc",
+    ]
