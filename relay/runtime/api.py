@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 PREFIX = "/2018-06-01/runtime/"
+#: Lambda's limit for a synchronous response; larger bodies are refused unread.
+MAX_BODY_BYTES = 6291556
 MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -22,6 +24,8 @@ class RuntimeApiHandler(Protocol):
         """The runtime is ready; answer with ``conn.send_event`` when there is work."""
 
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]: ...
+
+    def on_response_too_large(self, request_id: str, size: int) -> tuple[int, bytes]: ...
 
     def on_error(
         self, request_id: str, body: bytes, error_type: str | None
@@ -121,7 +125,23 @@ class RuntimeApiConnection(asyncio.Protocol):
         for line in head[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
+        try:
+            length = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._reply(400, _status_body("Bad Content-Length", "InvalidRequest"))
+            self.close()
+            return False
+        if length > MAX_BODY_BYTES:
+            # Answer from the headers alone: buffering a runaway body helps nobody.
+            parts = target.split("?", 1)[0][len(PREFIX) :].split("/")
+            if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
+                self._reply(*self._handler.on_response_too_large(parts[1], length))
+            else:
+                self._reply(413, _status_body("Request too large", "RequestEntityTooLarge"))
+            self.close()
+            return False
         if len(self._buffer) < end + 4 + length:
             if headers.get("expect", "").lower() == "100-continue" and not self._sent_continue:
                 self._sent_continue = True

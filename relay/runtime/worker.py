@@ -396,16 +396,19 @@ class Worker(api.RuntimeApiHandler):
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
             return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
-        if len(body) > le.MAX_RESPONSE_BYTES:
-            # awslambdaric exits on the 413, as in Lambda; never hand this worker out again
-            self.kill("response too large")
-            self._finish(le.response_too_large(len(body)), "Unhandled")
-            return 413, (
-                b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
-                b'"errorType":"RequestEntityTooLarge"}'
-            )
         self._finish(body, None)
         return 202, b'{"status":"OK"}'
+
+    def on_response_too_large(self, request_id: str, size: int) -> tuple[int, bytes]:
+        if self._current is None or self._current.request_id != request_id:
+            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+        # awslambdaric exits on the 413, as in Lambda; never hand this worker out again
+        self.kill("response too large")
+        self._finish(le.response_too_large(size), "Unhandled")
+        return 413, (
+            b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
+            b'"errorType":"RequestEntityTooLarge"}'
+        )
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:

@@ -31,6 +31,10 @@ class Recorder:
         self.calls.append(("response", request_id, body, None))
         return 202, b'{"status":"OK"}'
 
+    def on_response_too_large(self, request_id: str, size: int) -> tuple[int, bytes]:
+        self.calls.append(("too large", request_id, str(size).encode(), None))
+        return 413, b"{}"
+
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         self.calls.append(("error", request_id, body, error_type))
         return 202, b'{"status":"OK"}'
@@ -196,3 +200,25 @@ async def test_bad_events_fail_alone_and_the_environment_keeps_serving(
     assert json.loads(bad.payload) == expected
     good = await runtime.invoke("echo", b'{"ok": true}')
     assert (good.payload, good.init_duration_ms) == (b'{"ok": true}', None)  # same environment
+
+
+async def test_an_oversized_body_is_refused_from_its_headers(served: Served) -> None:
+    recorder, reader, writer = served
+    writer.write(
+        b"POST /2018-06-01/runtime/invocation/r-9/response HTTP/1.1\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 6291557\r\n\r\n"
+    )
+    status, _, _ = await _read_response(reader)
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert recorder.calls == [("too large", "r-9", b"6291557", None)]
+    assert await reader.read() == b""  # closed without reading 6 MB
+
+
+async def test_bad_content_length(served: Served) -> None:
+    _, reader, writer = served
+    writer.write(b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    status, _, body = await _read_response(reader)
+    assert (status, json.loads(body)["errorMessage"]) == (
+        "HTTP/1.1 400 Bad Request",
+        "Bad Content-Length",
+    )

@@ -191,3 +191,11 @@ async def test_timeout_ends_the_worker_with_lambdas_wording(runtime: LocalRuntim
     fast = await runtime.invoke("slow", b'{"seconds": 0}')
     assert fast.payload == b'"woke up"'
     assert fast.init_duration_ms is not None
+
+
+async def test_response_of_exactly_6mb_is_fine(runtime: LocalRuntime) -> None:
+    runtime.configure(fn("limit", "app.at_limit", code="errors"))
+    result = await runtime.invoke("limit", b"{}")
+    assert result.function_error is None
+    assert len(result.payload) == 6291556
+    assert result.payload == b'"' + b"x" * 6291554 + b'"'
