@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -79,13 +80,18 @@ class FunctionConfig:
         )
 
 
-def runtime_paths() -> list[str]:
-    """Folders of the runtime itself (awslambdaric, boto3): Lambda's /var/runtime."""
+@functools.cache
+def _runtime_paths() -> tuple[str, ...]:
     import awslambdaric
 
     site = str(Path(awslambdaric.__file__).resolve().parent.parent)
     extra = [p for p in sys.path if p.endswith("site-packages") and p != site]
-    return [site, *extra]
+    return (site, *extra)
+
+
+def runtime_paths() -> list[str]:
+    """Folders of the runtime itself (awslambdaric, boto3): Lambda's /var/runtime."""
+    return list(_runtime_paths())
 
 
 def stdlib_paths() -> list[str]:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import watchfiles
 
-#: watchfiles' defaults (1.6 s debounce, 50 ms step) would cost ~100 ms per save; a save is
-#: seen in ~3 ms with these. Its Rust thread wakes every STEP_MS: ~1.2% of a core while idle
-#: at 2 ms (2.2% at 1 ms, which saves only ~1 ms per save).
-DEBOUNCE_MS = 2
-STEP_MS = 2
+#: watchfiles' defaults (1.6 s debounce, 50 ms step) would cost ~100 ms per save. Its Rust
+#: thread polls every STEP_MS and reports a batch one quiet step later: a save is seen in ~2-3 ms
+#: at 1 ms, for ~2% of one core while idle (~1.2% at 2 ms, one more ms per save).
+#: RELAY_WATCH_STEP_MS trades one for the other.
+STEP_MS = max(1, int(os.environ.get("RELAY_WATCH_STEP_MS", "1") or 1))
+DEBOUNCE_MS = STEP_MS
 
 
 def cached_bytecode(pycache_prefix: str, source: str) -> Path:

@@ -235,11 +235,14 @@ class LocalRuntime:
         return worker
 
     async def _top_up_after(self, worker: Worker) -> None:
-        """Replace the spare once this worker's init is over: starting a Python process costs
-        ~50 ms of CPU, which would otherwise slow the very init it is meant to speed up."""
+        """Replace the spare once this worker's init (and the invocation waiting for it, if
+        any) is over: starting a Python process costs ~50 ms of CPU, which would otherwise slow
+        the very start it is meant to speed up."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 await worker.initialized.wait()
+                if worker.state is State.BUSY:
+                    await worker.served_one.wait()
         self._top_up_spares()
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:

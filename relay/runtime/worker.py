@@ -133,6 +133,8 @@ class Worker(api.RuntimeApiHandler):
         self.warm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: set when the handler's init is over (ready, failed or exited)
         self.initialized = asyncio.Event()
+        #: set when the first invocation given to this worker has its result
+        self.served_one = asyncio.Event()
 
     # lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -329,6 +331,7 @@ class Worker(api.RuntimeApiHandler):
             self._emit_to(inv, trailer)
         if self.state is State.BUSY:
             self.state = State.IDLE
+        self.served_one.set()
         inv.future.set_result(
             InvocationResult(
                 request_id=inv.request_id,
