@@ -208,7 +208,11 @@ class DapClient:
         """Attach to the root process (the one that called debugpy.listen)."""
         return self._attach({"connect": {"host": self.host, "port": self.port}}, "root")
 
-    def _attach(self, configuration: Message, name: str) -> DapSession:
+    def launch(self, configuration: Message) -> DapSession:
+        """Have the adapter launch the root process, as VS Code's F5 on a launch config."""
+        return self._attach(configuration, "root", request="launch")
+
+    def _attach(self, configuration: Message, name: str, request: str = "attach") -> DapSession:
         pid = configuration.get("subProcessId")
         session = DapSession(
             self.host,
@@ -236,12 +240,12 @@ class DapClient:
         arguments = {
             "name": name,
             "type": "debugpy",
-            "request": "attach",
             "justMyCode": True,
             **configuration,
+            "request": request,
         }
-        # debugpy answers `attach` only after configurationDone, so send it and move on.
-        attach_seq = session.send("attach", arguments)
+        # debugpy answers attach/launch only after configurationDone: send it and move on.
+        attach_seq = session.send(request, arguments)
         session.wait_for_event("initialized")
         with self._cond:
             sent = {path: list(lines) for path, lines in self.breakpoints.items()}

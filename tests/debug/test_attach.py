@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,9 +33,17 @@ def test_taken_port_says_what_to_do():
             "except DebugStartError as exc:\n"
             "    print(exc)\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-        ).stdout
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its group holds debugpy's (daemonized) adapter
+        )
+        try:
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
     assert f"cannot listen for a debugger on 127.0.0.1:{port}" in out
     assert "Address already in use" in out
     assert "Pass --debug-port with a free port" in out
