@@ -149,3 +149,28 @@ def test_debug_off_imports_nothing_of_debugpy_in_workers(debug_host, tmp_path):
     host.configure("greeter", code)
     result = host.result(host.invoke("greeter", {"name": "plain"}))
     assert result["payload"] == {"greeting": "hello plain", "debug_modules": 0, "relay_debug": None}
+
+
+def test_detach_then_attach_again(debug_host, dap_clients, tmp_path):
+    code, app = _code(tmp_path)
+    host = debug_host()
+    host.configure("greeter", code)
+    line = _line(app, "return {")
+    first = _attach(host.debug_port, app, line, dap_clients)
+    ident = host.invoke("greeter", {"name": "one"})
+    first.resume(first.wait_for_stop())
+    assert host.result(ident)["payload"]["greeting"] == "hello one"
+
+    first.close()  # "Disconnect": invocations run straight through again, without waiting
+    assert host.result(host.invoke("greeter", {"name": "free"}))["payload"]["greeting"] == (
+        "hello free"
+    )
+
+    second = _attach(host.debug_port, app, line, dap_clients)
+    ident = host.invoke("greeter", {"name": "two"})
+    stop = second.wait_for_stop()
+    frame = second.top_frame(stop)
+    assert frame["line"] == line
+    assert second.local_variables(stop, frame["id"])["event"]["value"] == "{'name': 'two'}"
+    second.resume(stop)
+    assert host.result(ident)["payload"]["greeting"] == "hello two"
