@@ -41,11 +41,14 @@ def exit_reason(returncode: int) -> str:
 
 
 def exit_error(request_id: str, returncode: int) -> bytes:
+    if returncode == 0:
+        reason = "Runtime exited without providing a reason"
+    else:
+        reason = f"Runtime exited with error: {exit_reason(returncode)}"
     return _json(
         {
             "errorType": "Runtime.ExitError",
-            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-            f"{exit_reason(returncode)}",
+            "errorMessage": f"RequestId: {request_id} Error: {reason}",
         }
     )
 

@@ -131,17 +131,21 @@ async def test_response_over_6mb(runtime: LocalRuntime) -> None:
     [
         ("app.exits", "exit status 3", "exiting hard"),
         ("app.segfault", "signal: segmentation fault", None),
+        ("app.exits_cleanly", None, None),
     ],
 )
 async def test_worker_that_dies(
-    runtime: LocalRuntime, handler: str, reason: str, printed: str | None
+    runtime: LocalRuntime, handler: str, reason: str | None, printed: str | None
 ) -> None:
     runtime.configure(fn("dies", handler, code="errors"))
     result = await runtime.invoke("dies", b"{}", request_id="r-x")
     assert result.function_error == "Unhandled"
+    error = "Runtime exited without providing a reason"  # Lambda's words for status 0
+    if reason is not None:
+        error = f"Runtime exited with error: {reason}"
     assert json.loads(result.payload) == {
         "errorType": "Runtime.ExitError",
-        "errorMessage": f"RequestId: r-x Error: Runtime exited with error: {reason}",
+        "errorMessage": f"RequestId: r-x Error: {error}",
     }
     if printed:
         assert printed in result.logs.splitlines()
