@@ -25,7 +25,8 @@ class FunctionConfig:
     handler: str
     code_dir: Path
     layers: tuple[Path, ...] = ()
-    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # repr=False: it carries the role's credentials, which must never reach a log line
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     timeout: float = 3.0
     memory_mb: int = 128
     region: str = "us-east-1"

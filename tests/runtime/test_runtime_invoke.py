@@ -221,3 +221,14 @@ async def test_output_without_newline_and_invalid_utf8_stay_with_their_invocatio
         "no newline second",
         "END RequestId: r-2",
     ]
+
+
+def test_config_repr_never_shows_the_environment() -> None:
+    config = FunctionConfig(
+        name="f",
+        handler="app.handler",
+        code_dir=FIXTURES,
+        environment={"AWS_SECRET_ACCESS_KEY": "very-secret"},
+    )
+    assert "very-secret" not in repr(config)
+    assert "name='f'" in repr(config)
