@@ -125,12 +125,19 @@ def start(
 def emulator(
     stage: StageOpt = None,
     app_dir: AppOpt = None,
+    increase_timeout: Annotated[
+        bool, typer.Option("--increase-timeout", help="Raise stubbed timeouts to 900 s.")
+    ] = False,
 ) -> None:
     """Run the embedded AWS emulator on its own (relay start --local attaches to it)."""
     from relay.emulator.command import emulator_command
 
     project = _project(app_dir)
-    raise typer.Exit(emulator_command(stage=_stage(stage, project), project=project))
+    raise typer.Exit(
+        emulator_command(
+            stage=_stage(stage, project), project=project, increase_timeout=increase_timeout
+        )
+    )
 
 
 @app.command()

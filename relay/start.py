@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +68,6 @@ def start_command(**kwargs: Any) -> int:
 
 
 async def _serve(options: StartOptions, view: LiveView) -> int:
-    debug = _enable_debug(options, view) if options.debug else None
     try:
         target = await (
             _local_target(options, view) if options.local else _aws_target(options, view)
@@ -75,6 +76,9 @@ async def _serve(options: StartOptions, view: LiveView) -> int:
         view.error(str(exc))
         return 2
     try:
+        # After the cloud side is up: a debugger must follow the handlers' workers only,
+        # not synthesis or the emulator's stub workers.
+        debug = _enable_debug(options, view) if options.debug else None
         return await _run_client(options, view, target, debug)
     finally:
         for close in reversed(target.cleanup):
@@ -102,45 +106,70 @@ def _enable_debug(options: StartOptions, view: LiveView) -> Any:
 
 
 async def _local_target(options: StartOptions, view: LiveView) -> LiveTarget:
-    from relay.emulator import LOCAL_CREDENTIALS, Emulator
-    from relay.emulator.provision import ProvisionError, provision
+    """Attach to a running `relay emulator`, or start one as a child process.
 
+    The emulator runs in its own process so that it and the client each get a core (one
+    process would share a GIL between the emulated cloud and the laptop side), so that a
+    debugger attached to relay never follows the emulator's stub workers, and so that the
+    path is the same whether the emulator was started by hand or by `relay start`.
+    """
     attached = _attach_running_emulator(options)
     if attached is not None:
         view.info(f"attached to the running emulator for stage '{options.stage}'")
         return attached
-    with view.status("starting the embedded emulator"):
-        emulator = await asyncio.to_thread(Emulator().start)
-    target = LiveTarget(
-        mode="local",
-        region=emulator.region,
-        websocket_url="",
-        connections_endpoint="",
-        functions=[],
-        lambda_endpoint=emulator.lambda_endpoint,
-        s3_endpoint=emulator.endpoints["s3"],
-        credentials=LOCAL_CREDENTIALS,
-        cleanup=[emulator.close],
-    )
-    try:
-        with view.status("synthesizing the app in live mode and provisioning the emulator"):
-            provisioned = await asyncio.to_thread(
-                provision,
-                emulator,
-                project=options.project,
-                stage=options.stage,
-                increase_timeout=options.increase_timeout,
-            )
-    except ProvisionError as exc:
-        emulator.close()
-        raise _StartError(str(exc)) from None
-    target.websocket_url = provisioned.websocket_url
-    target.connections_endpoint = provisioned.connections_endpoint
-    target.functions = provisioned.functions
-    target.not_relayed = provisioned.not_relayed
-    for warning in provisioned.warnings:
-        view.warn(warning)
+    log_path = sessions.stage_dir(options.project, options.stage) / "emulator.log"
+    with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
+        child = _spawn_emulator(options, log_path)
+        try:
+            target = await _wait_for_emulator(child, options, log_path)
+        except BaseException:
+            _stop_child(child)
+            raise
+    target.cleanup.append(lambda: _stop_child(child))
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("relay: warning:"):
+            view.warn(line.removeprefix("relay: warning:").strip())
     return target
+
+
+def _spawn_emulator(options: StartOptions, log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "relay", "emulator", "--stage", options.stage,
+            "--app", str(options.project)]  # fmt: skip
+    if options.increase_timeout:
+        args.append("--increase-timeout")
+    env = {**os.environ, "RELAY_PARENT_PID": str(os.getpid())}
+    env.pop("RELAY_DEBUG", None)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+
+
+async def _wait_for_emulator(
+    child: subprocess.Popen[bytes], options: StartOptions, log_path: Path
+) -> LiveTarget:
+    while True:
+        target = _attach_running_emulator(options)
+        if target is not None:
+            return target
+        if child.poll() is not None:
+            output = log_path.read_text(errors="replace").strip()
+            raise _StartError(
+                f"the embedded emulator stopped before it was ready (exit {child.returncode}):"
+                f"\n{output}"
+            )
+        await asyncio.sleep(0.05)
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
 
 
 def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:

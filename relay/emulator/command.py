@@ -177,7 +177,7 @@ def _print_log(function: str, request_id: str, line: str) -> None:
     print(f"[{function}] {line}", flush=True)
 
 
-def emulator_command(stage: str, project: Path) -> int:
+def emulator_command(stage: str, project: Path, *, increase_timeout: bool = False) -> int:
     """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop."""
     from relay.emulator import Emulator
     from relay.emulator.provision import ProvisionError, provision
@@ -195,11 +195,14 @@ def emulator_command(stage: str, project: Path) -> int:
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    _stop_with_parent(stop)
     path = state_path(project)
     try:
         with Emulator(on_log=_print_log) as emulator:
             try:
-                provisioned = provision(emulator, project=project, stage=stage)
+                provisioned = provision(
+                    emulator, project=project, stage=stage, increase_timeout=increase_timeout
+                )
             except ProvisionError as exc:
                 print(f"relay: {exc}", file=sys.stderr)
                 return 2
@@ -221,6 +224,20 @@ def emulator_command(stage: str, project: Path) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop_with_parent(stop: threading.Event) -> None:
+    """Started by `relay start --local`: stop when that process is gone, even if killed."""
+    parent = os.environ.get("RELAY_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != int(parent):
+                stop.set()
+
+    threading.Thread(target=watch, name="relay-parent-watch", daemon=True).start()
 
 
 def _remove_own_state(path: Path) -> None:
