@@ -112,7 +112,8 @@ def test_debug_relay_start_configuration_stops_in_a_handler(tmp_path):
             leftovers = descendants(relay_pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(relay_pid, signal.SIGINT)  # Ctrl-C, so relay closes its workers
-            _wait(lambda: not _alive(relay_pid), "relay to stop", timeout=30)
+            # Everything runs traced here (relay, the emulator, workers): slow when loaded.
+            _wait(lambda: not _alive(relay_pid), "relay to stop", timeout=90)
         client.close()
         adapter.terminate()
         adapter.wait(10)
