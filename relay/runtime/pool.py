@@ -8,16 +8,26 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from relay.runtime.config import FunctionConfig
+from relay.runtime.freshness import LoadedFiles, Signature
 from relay.runtime.worker import State, Worker
 
 #: Supplies a worker process that has been assigned ``config`` at ``generation``.
 WorkerFactory = Callable[[FunctionConfig, int], Awaitable[Worker]]
+#: Told which loaded files changed on disk; expected to renew the pool (as a watcher event).
+StaleCallback = Callable[[list[str]], None]
 
 
 class FunctionPool:
     """Hands out one worker per invocation; a code generation change retires old workers."""
 
-    def __init__(self, config: FunctionConfig, *, max_workers: int, factory: WorkerFactory) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        *,
+        max_workers: int,
+        factory: WorkerFactory,
+        on_stale: StaleCallback | None = None,
+    ) -> None:
         self.config = config
         self.generation = 0
         self.max_workers = max_workers
@@ -28,6 +38,9 @@ class FunctionPool:
         self._starting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._on_stale = on_stale
+        #: the files the current generation's workers have read (checked on every acquire)
+        self.loaded = LoadedFiles()
 
     # public -----------------------------------------------------------------------
     @property
@@ -35,7 +48,13 @@ class FunctionPool:
         return list(self._workers)
 
     async def acquire(self) -> Worker:
-        """A worker of the current generation for one invocation; waits at the limit."""
+        """A worker of the current generation for one invocation; waits at the limit.
+
+        With ``on_stale``, the files this generation has read are stat'ed first: a save the
+        watcher has not reported yet renews the pool, and this invocation gets the new code.
+        """
+        if self._on_stale is not None:
+            self.check_saved()
         if not self._waiters:  # the warm path: an idle environment, nobody queued before us
             for worker in self._workers:
                 if (
@@ -56,6 +75,16 @@ class FunctionPool:
                 self.release(waiter.result())
             raise
 
+    def check_saved(self) -> list[str]:
+        """Renew (through ``on_stale``) if a file the current generation read has changed."""
+        for worker in self._workers:  # those still importing report as they go
+            if not worker.initialized.is_set() and worker.generation == self.generation:
+                worker.read_loaded()
+        changed = self.loaded.changed()
+        if changed and self._on_stale is not None:
+            self._on_stale(changed)
+        return changed
+
     def release(self, worker: Worker) -> None:
         self._leased.discard(worker)
         if worker.generation != self.generation and worker.state is not State.BUSY:
@@ -68,6 +97,7 @@ class FunctionPool:
         if config is not None:
             self.config = config
         self.generation += 1
+        self.loaded.clear()
         for worker in list(self._workers):
             if worker not in self._leased and worker.state is not State.BUSY:
                 worker.kill("stale")
@@ -152,8 +182,14 @@ class FunctionPool:
             await worker.close()
             return
         worker.on_state = self._on_worker_state
+        worker.on_loaded = self._on_worker_loaded
+        self._on_worker_loaded(worker, worker.loaded)
         self._workers.append(worker)
         self._dispatch()
+
+    def _on_worker_loaded(self, worker: Worker, records: list[tuple[str, Signature]]) -> None:
+        if worker.generation == self.generation:
+            self.loaded.add(records)
 
     def _on_worker_state(self, worker: Worker) -> None:
         if worker.state is State.DEAD:

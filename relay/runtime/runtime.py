@@ -21,6 +21,7 @@ from relay.runtime.config import (
     runtime_paths,
     stdlib_paths,
 )
+from relay.runtime.freshness import digest
 from relay.runtime.pool import FunctionPool
 from relay.runtime.reload import CodeWatcher, drop_bytecode
 from relay.runtime.worker import Invocation, InvocationResult, State, Worker
@@ -47,7 +48,9 @@ class LocalRuntime:
     concurrently and further invocations queue. ``spares`` processes with awslambdaric already
     imported are kept ready so that a new environment costs only the handler's import.
     With ``watch``, a save in a function's code or layer folder retires its environments and
-    primes a new one; every invocation that starts after the save is seen runs the new code.
+    primes a new one. With ``check_saves`` (default: as ``watch``), each invocation first stats
+    the files its function's current environments have read, so that one arriving before the
+    watcher has seen a save (2-3 ms) runs the new code too.
     """
 
     def __init__(
@@ -59,12 +62,14 @@ class LocalRuntime:
         on_log: LogCallback | None = None,
         debug: Any = None,
         pycache_dir: Path | None = None,
+        check_saves: bool | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.spares = max(0, spares)
         self.watch = watch
+        self.check_saves = watch if check_saves is None else check_saves
         self.on_log = on_log
         self.debug = debug
         self._pools: dict[str, FunctionPool] = {}
@@ -80,6 +85,9 @@ class LocalRuntime:
         #: bumped on every reload, per function (tests and benchmarks await it)
         self.reloads: dict[str, int] = {}
         self._reload_event: asyncio.Event | None = None
+        #: content digests of the files whose change the dispatch check has already acted on:
+        #: the watcher's later event for the same save must not retire the new environments
+        self._handled: dict[str, bytes] = {}
 
     # lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,7 +140,10 @@ class LocalRuntime:
         pool = self._pools.get(config.name)
         if pool is None:
             self._pools[config.name] = FunctionPool(
-                config, max_workers=self.max_workers, factory=self._new_worker
+                config,
+                max_workers=self.max_workers,
+                factory=self._new_worker,
+                on_stale=self._on_stale if self.check_saves else None,
             )
             self.reloads.setdefault(config.name, 0)
         elif not pool.config.same_as(config):
@@ -296,6 +307,27 @@ class LocalRuntime:
             self._watcher.watch(dirs)
 
     def _on_change(self, paths: set[str]) -> None:
+        """A batch from the watcher: reload unless the dispatch check already did for it."""
+        news = set()
+        for path in paths:
+            known = self._handled.get(path)
+            if known is None:
+                news.add(path)
+            elif digest(path) != known:
+                news.add(path)
+                del self._handled[path]
+            # else: the same content the check reloaded for; the entry stays, as one save can
+            # come in two batches (truncate, then write)
+        if news:
+            self._reload(news)
+
+    def _on_stale(self, paths: list[str]) -> None:
+        """The dispatch check found files changed since a generation read them."""
+        for path in paths:
+            self._handled[path] = digest(path)
+        self._reload(set(paths))
+
+    def _reload(self, paths: set[str]) -> None:
         drop_bytecode(self._pycache, paths)
         for name, pool in self._pools.items():
             roots = [str(d) for d in pool.config.watched_dirs]

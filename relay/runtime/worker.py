@@ -24,6 +24,7 @@ from pathlib import Path
 from relay.runtime import api
 from relay.runtime import lambda_errors as le
 from relay.runtime.config import FunctionConfig, runtime_paths
+from relay.runtime.freshness import Signature, parse_records
 
 ENTRY = str(Path(__file__).with_name("worker_entry.py"))
 RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
@@ -31,6 +32,7 @@ RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 INIT_LIMIT_S = 10.0
 
 LogSink = Callable[[str, str, str], None]
+LoadedSink = Callable[["Worker", list[tuple[str, Signature]]], None]
 #: InvocationResult.logs keeps this much of what the handler printed (on_log gets it all).
 MAX_KEPT_LOG_BYTES = 4 * 1024 * 1024
 _PLATFORM_LINES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ")
@@ -111,10 +113,16 @@ class Worker(api.RuntimeApiHandler):
         self.enforce_timeouts = True
         self.on_log: LogSink | None = None
         self.on_state: Callable[[Worker], None] | None = None
+        #: the files of the function this worker has read, in order, as it reported them
+        self.loaded: list[tuple[str, Signature]] = []
+        #: told of each new batch of ``loaded`` (the pool keeps its generation's files)
+        self.on_loaded: LoadedSink | None = None
         self._server: asyncio.AbstractServer | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._log_fd = -1
         self._status_fd = -1
+        self._loaded_fd = -1
+        self._loaded_partial = b""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self._init_lines: list[str] = []
@@ -143,6 +151,7 @@ class Worker(api.RuntimeApiHandler):
         self = cls()
         self._server, self.port = await api.serve(self)
         read_fd, write_fd = os.pipe()
+        loaded_read, loaded_write = os.pipe()
         # PYDEVD_DISABLE_FILE_VALIDATION: set by relay.debug.attach in debug mode only.
         passed = ("PATH", "LANG", "LC_ALL", "TMPDIR", "PYDEVD_DISABLE_FILE_VALIDATION")
         env = {k: v for k, v in os.environ.items() if k in passed}
@@ -151,6 +160,7 @@ class Worker(api.RuntimeApiHandler):
                 "PYTHONPATH": os.pathsep.join(runtime_paths()),
                 "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
                 "RELAY_ROOT": RELAY_ROOT,
+                "RELAY_LOADED_FD": str(loaded_write),
             }
         )
         env.update(extra_env or {})
@@ -165,19 +175,24 @@ class Worker(api.RuntimeApiHandler):
                 stderr=write_fd,
                 env=env,
                 start_new_session=True,
+                pass_fds=(loaded_write,),
             )
         except BaseException:
-            os.close(read_fd)
-            os.close(write_fd)
+            for fd in (read_fd, write_fd, loaded_read, loaded_write):
+                os.close(fd)
             self._server.close()
             raise
         os.close(write_fd)
+        os.close(loaded_write)
         self.pid = self._proc.pid
         with contextlib.suppress(OSError):
             self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
         os.set_blocking(read_fd, False)
         self._log_fd = read_fd
         asyncio.get_running_loop().add_reader(read_fd, self._read_logs)
+        os.set_blocking(loaded_read, False)
+        self._loaded_fd = loaded_read
+        asyncio.get_running_loop().add_reader(loaded_read, self.read_loaded)
         asyncio.get_running_loop().create_task(self._watch_exit())
         return self
 
@@ -291,6 +306,7 @@ class Worker(api.RuntimeApiHandler):
         if inv is None or inv.future is None or inv.future.done():
             return
         self._read_logs()  # everything the handler printed before answering is in the pipe
+        self.read_loaded()  # and every file it imported on the way
         if self._partial:  # a last line without its newline still belongs to this invocation
             partial, self._partial = self._partial, ""
             self._emit(partial)
@@ -382,6 +398,8 @@ class Worker(api.RuntimeApiHandler):
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None
+        if not self.initialized.is_set():
+            self.read_loaded()  # the worker wrote what init read before it asked for work
         self.initialized.set()
         if self._init_duration_ms is None:
             self._init_duration_ms = (time.perf_counter() - self._init_started) * 1000
@@ -437,6 +455,42 @@ class Worker(api.RuntimeApiHandler):
     def on_connection_lost(self, conn: api.RuntimeApiConnection) -> None:
         if self._next_conn is conn:
             self._next_conn = None
+
+    # loaded files -----------------------------------------------------------------------
+    def read_loaded(self) -> None:
+        """Take in what the worker has reported so far (non-blocking; cheap when nothing new)."""
+        if self._loaded_fd < 0:
+            return
+        chunks = [self._loaded_partial]
+        ended = False
+        while True:
+            try:
+                chunk = os.read(self._loaded_fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                ended = True
+                break
+            chunks.append(chunk)
+        *lines, self._loaded_partial = b"".join(chunks).split(b"\n")
+        if ended:
+            self._close_loaded()
+        if not lines:
+            return
+        records = parse_records(lines)
+        self.loaded.extend(records)
+        if records and self.on_loaded is not None:
+            self.on_loaded(self, records)
+
+    def _close_loaded(self) -> None:
+        if self._loaded_fd >= 0:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._loaded_fd)
+            os.close(self._loaded_fd)
+            self._loaded_fd = -1
+            self._loaded_partial = b""
 
     # logs ------------------------------------------------------------------------------
     def _read_logs(self) -> None:
@@ -499,6 +553,8 @@ class Worker(api.RuntimeApiHandler):
         returncode = await self._proc.wait()
         self._read_logs()
         self._close_logs()
+        self.read_loaded()
+        self._close_loaded()
         if self._status_fd >= 0:
             os.close(self._status_fd)
             self._status_fd = -1

@@ -5,6 +5,11 @@ The parent starts it with ``AWS_LAMBDA_RUNTIME_API`` already set (awslambdaric's
 reads it at import time), then writes one length-prefixed JSON message on stdin: the function's
 environment, sys.path, working directory, bytecode cache folder and handler. Secrets travel only
 through that pipe, never through argv or files.
+
+A second pipe (fd ``RELAY_LOADED_FD``) goes the other way: one JSON line per source file of the
+function's own code and layers that this process loads, ``[path, mtime_ns, size, ino,
+ctime_ns]``, stat'ed just before the file is read. relay compares these with the disk before
+it hands this worker an invocation (relay/runtime/freshness.py reads them).
 """
 
 from __future__ import annotations
@@ -36,7 +41,55 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _private_bytecode(roots: list[str], prefix: str) -> None:
+class LoadedFiles:
+    """Tells relay which of the function's files this process has read, as it reads them."""
+
+    def __init__(self, fd: int, roots: list[str]) -> None:
+        self.fd = fd
+        self.roots = roots
+        self.sent: set[str] = set()
+        self._modules = 0
+        if fd >= 0:
+            os.set_inheritable(fd, False)  # the handler's own subprocesses never get it
+
+    def under_roots(self, path: str) -> bool:
+        return any(path.startswith(root + os.sep) for root in self.roots)
+
+    def report(self, path: str, st: os.stat_result) -> None:
+        if self.fd < 0:
+            return
+        self.sent.add(path)
+        line = json.dumps([path, st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns])
+        try:
+            os.write(self.fd, line.encode() + b"\n")
+        except OSError:  # relay is gone or closed its end: nothing left to tell
+            os.close(self.fd)
+            self.fd = -1
+
+    def report_other_modules(self) -> None:
+        """Modules that did not come through the source loader (extensions, bare .pyc)."""
+        if self.fd < 0 or len(sys.modules) == self._modules:
+            return
+        self._modules = len(sys.modules)
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and path not in self.sent and self.under_roots(path):
+                try:
+                    self.report(path, os.stat(path))
+                except OSError:
+                    self.sent.add(path)
+
+
+def _reporting_client(loaded: LoadedFiles) -> type[LambdaRuntimeClient]:
+    class ReportingClient(LambdaRuntimeClient):  # type: ignore[misc]
+        def wait_next_invocation(self) -> Any:
+            loaded.report_other_modules()  # init (or the last invocation) is over
+            return super().wait_next_invocation()
+
+    return ReportingClient
+
+
+def _private_bytecode(roots: list[str], prefix: str, loaded: LoadedFiles) -> None:
     """Cache the function's own modules (code and layer folders) apart, checked by µs mtime.
 
     CPython's timestamp pycs record (mtime in whole seconds, size): an edit that keeps the size
@@ -44,12 +97,15 @@ def _private_bytecode(roots: list[str], prefix: str) -> None:
     that compares microseconds and keeps its pycs under ``prefix`` (so the different unit never
     meets a normal interpreter's __pycache__, and relay can drop a changed file's pyc).
     Everything else (stdlib, boto3) keeps its normal, already compiled caches.
+    The loader stats a source before it reads it (or its pyc): that stat is what ``loaded``
+    reports, so a save after it always shows as a difference.
     """
     from importlib import machinery
 
     class WatchedSourceLoader(machinery.SourceFileLoader):
         def path_stats(self, path: str) -> dict[str, int]:
             st = os.stat(path)
+            loaded.report(os.path.abspath(path), st)
             return {"mtime": st.st_mtime_ns // 1000, "size": st.st_size}
 
         def get_code(self, fullname: str) -> Any:
@@ -115,6 +171,7 @@ def _die_with_parent() -> None:
 
 def main() -> None:
     global bootstrap
+    loaded_fd = int(os.environ.get("RELAY_LOADED_FD") or -1)
     _die_with_parent()
     _warm_up()
     size = int.from_bytes(_read_exactly(0, 4), "big")
@@ -129,7 +186,8 @@ def main() -> None:
         os.environ["RELAY_ROOT_FOR_DEBUG"] = relay_root
     sys.path[:] = message["sys_path"]
     os.chdir(message["cwd"])
-    _private_bytecode(message["watched"], message["pycache_prefix"])
+    loaded = LoadedFiles(loaded_fd, message["watched"])
+    _private_bytecode(message["watched"], message["pycache_prefix"], loaded)
 
     log_env = (os.environ.get("AWS_LAMBDA_LOG_FORMAT"), os.environ.get("AWS_LAMBDA_LOG_LEVEL"))
     if log_env != _IMPORT_TIME_LOG_ENV:
@@ -139,7 +197,8 @@ def main() -> None:
         _debug_hook()
         os.environ.pop("RELAY_ROOT_FOR_DEBUG", None)
 
-    bootstrap.run(message["handler"], LambdaRuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"]))
+    client = _reporting_client(loaded)(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    bootstrap.run(message["handler"], client)
 
 
 if __name__ == "__main__":

@@ -157,3 +157,141 @@ async def test_only_the_functions_own_modules_are_cached_privately(tmp_path: Pat
         f"{str(code).lstrip('/')}/pkg/__init__.{tag}.pyc",
         f"{str(code).lstrip('/')}/pkg/mod.{tag}.pyc",
     ]
+
+
+# Saves the watcher has not reported yet: the dispatch check ------------------------------
+# "check only" runs without a watcher, so a pass proves the check on its own; "watched" is
+# how relay runs (watcher and check together, each reload done once).
+@pytest.fixture(params=["check only", "watched"])
+async def saving(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LocalRuntime]:
+    watch = request.param == "watched"
+    async with LocalRuntime(watch=watch, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        yield rt
+
+
+async def test_invoking_at_once_after_each_save_runs_the_new_code(
+    saving: LocalRuntime, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    _write(code / "app.py", "v0")
+    saving.configure(fn("now", "app.handler", code=code))
+    assert (await _version(saving, "now"))["v"] == "v0"
+    seen = []
+    for i in range(20):
+        version = "v1" if i % 2 == 0 else "v2"  # alternating, same size
+        _write(code / "app.py", version)
+        seen.append((await _version(saving, "now"))["v"])
+    assert seen == ["v1", "v2"] * 10
+
+
+async def test_a_module_the_handler_imports_saved_then_invoked_at_once(
+    saving: LocalRuntime, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    (code / "lib").mkdir(parents=True)
+    (code / "lib" / "__init__.py").write_text("")
+    (code / "lib" / "words.py").write_text("WORD = 'one'\n")
+    (code / "app.py").write_text(
+        "from lib import words\n\ndef handler(e, c):\n    return words.WORD\n"
+    )
+    saving.configure(fn("dep", "app.handler", code=code))
+    assert (await saving.invoke("dep", b"{}")).payload == b'"one"'
+    for word in ("two", "six", "ten"):
+        (code / "lib" / "words.py").write_text(f"WORD = {word!r}\n")
+        assert (await saving.invoke("dep", b"{}")).payload == f'"{word}"'.encode()
+
+
+async def test_a_module_imported_inside_the_handler_is_checked_from_then_on(
+    tmp_path: Path,
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "late.py").write_text("WORD = 'one'\n")
+    (code / "app.py").write_text("def handler(e, c):\n    import late\n    return late.WORD\n")
+    async with LocalRuntime(watch=False, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        rt.configure(fn("late", "app.handler", code=code))
+        assert (await rt.invoke("late", b"{}")).payload == b'"one"'
+        (code / "late.py").write_text("WORD = 'two'\n")
+        assert (await rt.invoke("late", b"{}")).payload == b'"two"'
+        assert rt.reloads["late"] == 1
+
+
+async def test_a_rewrite_that_keeps_size_and_mtime_is_still_seen(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    target = code / "app.py"
+    _write(target, "AAAA")
+    async with LocalRuntime(watch=False, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        rt.configure(fn("same", "app.handler", code=code))
+        assert (await _version(rt, "same"))["v"] == "AAAA"
+        for version in ("BBBB", "CCCC"):
+            before = target.stat()
+            _write(target, version)
+            os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+            assert (target.stat().st_size, target.stat().st_mtime_ns) == (
+                before.st_size,
+                before.st_mtime_ns,
+            )
+            assert (await _version(rt, "same"))["v"] == version
+
+
+async def test_files_the_worker_never_imported_do_not_reload(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    _write(code / "app.py", "same")
+    (code / "unused.py").write_text("X = 1\n")
+    (code / "notes.txt").write_text("draft\n")
+    async with LocalRuntime(watch=False, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        rt.configure(fn("calm", "app.handler", code=code))
+        first = await _version(rt, "calm")
+        (code / "unused.py").write_text("X = 2\n")
+        (code / "notes.txt").write_text("final\n")
+        (code / "new_module.py").write_text("Y = 1\n")
+        assert await _version(rt, "calm") == first  # same environment, same code
+        assert rt.reloads["calm"] == 0
+        # and the check is really on: the handler itself changing does reload
+        _write(code / "app.py", "next")
+        assert (await _version(rt, "calm"))["v"] == "next"
+        assert rt.reloads["calm"] == 1
+
+
+async def test_a_broken_save_invoked_at_once_then_a_fixed_one(
+    saving: LocalRuntime, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    _write(code / "app.py", "good")
+    saving.configure(fn("mend", "app.handler", code=code))
+    assert (await _version(saving, "mend"))["v"] == "good"
+    (code / "app.py").write_text("def handler(e, c)\n    return 1\n")
+    broken = await saving.invoke("mend", b"{}")
+    assert broken.function_error == "Unhandled"
+    error = json.loads(broken.payload)
+    assert error["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert error["errorMessage"] == "Syntax error in module 'app': expected ':' (app.py, line 1)"
+    _write(code / "app.py", "mended")
+    assert (await _version(saving, "mend"))["v"] == "mended"
+
+
+async def test_the_watcher_does_not_reload_again_for_a_save_the_check_handled(
+    watching: LocalRuntime, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    source = "NOTE = open('note.txt').read()\n\ndef handler(e, c):\n    return [{v!r}, NOTE]\n"
+    (code / "note.txt").write_text("draft")
+    (code / "app.py").write_text(source.format(v="one"))
+    watching.configure(fn("once", "app.handler", code=code))
+    assert json.loads((await watching.invoke("once", b"{}")).payload) == ["one", "draft"]
+    (code / "app.py").write_text(source.format(v="two"))
+    assert json.loads((await watching.invoke("once", b"{}")).payload) == ["two", "draft"]
+    # note.txt is no module: only the watcher reloads for it, and its event comes after
+    # app.py's; whichever saw app.py first (check or watcher), that save reloads once
+    (code / "note.txt").write_text("final")
+    while True:
+        await watching.wait_reload("once", watching.reloads["once"])
+        result = json.loads((await watching.invoke("once", b"{}")).payload)
+        if result == ["two", "final"]:
+            break
+    assert watching.reloads["once"] == 2

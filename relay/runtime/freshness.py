@@ -1,0 +1,89 @@
+"""Is the code a generation of workers has loaded still the code on disk?
+
+The watcher sees a save 2-3 ms after it lands; an invocation in that window would run the old
+code. So each worker reports every file of the function's code and layers it reads (with the
+stat taken just before reading it, see worker_entry.LoadedFiles), and before a worker is handed
+an invocation the pool stats those files again: any difference means "saved since".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+
+#: What identifies one version of a file without reading it: a rewrite changes ctime even when
+#: mtime and size are put back, an atomic save (write + rename) changes the inode.
+Signature = tuple[int, int, int, int]
+
+#: A record's digest when the file is gone.
+GONE = b"gone"
+
+
+def signature(st: os.stat_result) -> Signature:
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def parse_records(lines: Iterable[bytes]) -> list[tuple[str, Signature]]:
+    """Decode the worker's ``[path, mtime_ns, size, ino, ctime_ns]`` lines; skip anything else
+    (the handler could write to the pipe: a bad line must not break the worker)."""
+    records = []
+    for line in lines:
+        try:
+            path, mtime, size, ino, ctime = json.loads(line)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(path, str) and all(type(v) is int for v in (mtime, size, ino, ctime)):
+            records.append((path, (mtime, size, ino, ctime)))
+    return records
+
+
+def digest(path: str) -> bytes:
+    """The content of a file, to tell whether a watcher event is news (see LocalRuntime)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.blake2b(f.read(), digest_size=16).digest()
+    except FileNotFoundError:
+        return GONE
+    except OSError:
+        return os.urandom(16)  # unreadable (a folder, no permission): never "the same"
+
+
+class LoadedFiles:
+    """The files one generation of a function's workers has read, each with the signature it
+    had when first read. A later worker of the same generation that read a newer version does
+    not update it: the older worker still runs the older code."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, Signature] = {}
+        self._items: list[tuple[str, Signature]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def add(self, records: Iterable[tuple[str, Signature]]) -> None:
+        for path, sig in records:
+            if path not in self._files:
+                self._files[path] = sig
+                self._items = None
+
+    def clear(self) -> None:
+        self._files.clear()
+        self._items = None
+
+    def changed(self) -> list[str]:
+        """The files whose signature on disk is no longer the one loaded (gone ones too)."""
+        if self._items is None:
+            self._items = list(self._files.items())
+        changed = []
+        stat = os.stat
+        for path, sig in self._items:
+            try:
+                st = stat(path)
+            except OSError:
+                changed.append(path)
+                continue
+            if (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != sig:
+                changed.append(path)
+        return changed
