@@ -387,11 +387,32 @@ def _patch_stage(aws_cdk: Any) -> None:
             cls.synth = _live_synth(cls.__dict__["synth"])
 
 
+def _relay_live_module() -> Any:
+    """relay's ``infra/live.py``, loaded by path under a private name.
+
+    An app often has an ``infra`` package of its own, first on ``sys.path``; importing
+    ``infra.live`` by name would find the app's package (or shadow it for the app).
+    """
+    import importlib.util
+
+    name = "_relay_infra_live"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "infra" / "live.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _live_synth(original: Any) -> Any:
     def synth(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self.node.scope is not None:  # a nested stage: the root applies the Aspect
             return original(self, *args, **kwargs)
-        from infra.live import enable, write_record
+        live = _relay_live_module()
+        enable, write_record = live.enable, live.write_record
 
         aspect = enable(self)
         assembly = original(self, *args, **kwargs)

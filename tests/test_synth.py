@@ -145,3 +145,25 @@ def test_invalid_cdk_json_is_explained(tmp_path: Path) -> None:
     (tmp_path / "cdk.json").write_text("{}")
     with pytest.raises(synth.SynthError, match=r'has no "app" command'):
         synth.synthesize(tmp_path, "alice", out_dir=tmp_path / "out")
+
+
+def test_an_app_with_its_own_infra_package_goes_live(tmp_path: Path, config: LiveConfig) -> None:
+    """Many apps keep their stacks in a package named `infra`, like relay's own folder."""
+    folder = tmp_path / "shop"
+    shutil.copytree(SAMPLE, folder)
+    (folder / "infra").mkdir()
+    (folder / "infra" / "__init__.py").write_text("NAME = 'the app own infra'\n")
+    (folder / "infra" / "live.py").write_text(
+        "def enable(app):\n    raise SystemExit('relay used the app own infra.live')\n"
+    )
+    app = (folder / "app.py").read_text()
+    (folder / "app.py").write_text("import infra\nassert infra.NAME\n" + app)
+    out = folder / ".relay" / "stages" / "alice" / "cdk.out.test"
+    assembly = synth.synthesize(folder, "alice", out_dir=out, live=config, validation=False)
+    resources = assembly.stacks()["shop-alice"]["template"]["Resources"]
+    handlers = sorted(
+        r["Properties"]["Handler"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    )
+    assert handlers == ["index.handler", "stub.handler"]
