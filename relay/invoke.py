@@ -10,30 +10,7 @@ import sys
 from pathlib import Path
 
 from relay import session as sessions
-
-
-def read_event(source: str | None) -> bytes:
-    """`--event FILE`, `--event -` (stdin) or nothing (`{}`), checked to be JSON."""
-    import json
-
-    if source is None:
-        return b"{}"
-    if source == "-":
-        raw = sys.stdin.buffer.read()
-        where = "standard input"
-    else:
-        try:
-            raw = Path(source).read_bytes()
-        except OSError as exc:
-            raise ValueError(f"cannot read the event file {source}: {exc.strerror}.") from None
-        where = source
-    try:
-        json.loads(raw or b"null")
-    except ValueError as exc:
-        raise ValueError(
-            f"the event in {where} is not valid JSON ({exc}); pass a JSON document."
-        ) from None
-    return raw
+from relay.run import UsageError, read_event
 
 
 def lambda_client(session: sessions.Session):
@@ -60,7 +37,7 @@ def invoke_command(*, function: str, event: str | None, stage: str, project: Pat
     try:
         live = sessions.load(project, stage)
         payload = read_event(event)
-    except (sessions.SessionError, ValueError) as exc:
+    except (sessions.SessionError, UsageError) as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
     target = live.find(function)

@@ -98,3 +98,38 @@ def test_invoke_without_live_stage_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "stage 'bob' is not live here" in proc.stderr
     assert "relay start --stage bob" in proc.stderr
+
+
+def test_invoke_rejects_an_event_that_is_not_json(tmp_path: Path) -> None:
+    sessions.save(tmp_path, _session())
+    bad = tmp_path / "event.json"
+    bad.write_text("{oops")
+    proc = subprocess.run(
+        [sys.executable, "-m", "relay", "invoke", "Hello", "--stage", "alice",
+         "--app", str(tmp_path), "--event", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"the event from {bad} is not JSON" in proc.stderr
+
+
+def test_invoke_names_the_live_functions_when_one_is_unknown(tmp_path: Path) -> None:
+    sessions.save(tmp_path, _session())
+    proc = subprocess.run(
+        [sys.executable, "-m", "relay", "invoke", "Nope", "--stage", "alice",
+         "--app", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "no function 'Nope' in stage 'alice'. Live functions: Demo-alice/Hello." in proc.stderr
+
+
+def test_invoke_says_what_to_run_when_the_emulator_is_gone(tmp_path: Path) -> None:
+    sessions.save(tmp_path, _session())  # points at 127.0.0.1:4511, where nothing listens
+    proc = subprocess.run(
+        [sys.executable, "-m", "relay", "invoke", "Hello", "--stage", "alice",
+         "--app", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Is `relay start --stage alice --local` running?" in proc.stderr
