@@ -5,6 +5,9 @@ Run: .venv/bin/python bench/bench_runtime.py [--quick]
 Prints, for one run on this machine: warm invocation latency and its overhead over a direct
 call, cold start (a spare ready / from nothing), throughput with 8 concurrent callers, and
 save-to-new-code latency over 25 edits, beside the peers' published figures (issue 3).
+Also the cost of the dispatch-time save check (warm latency with it on and off, measured
+interleaved in the same run, for a one-file handler and one that imports 100 modules) and
+"save then invoke at once": one invocation right after each write, which must run the new code.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def handler(event, context):
     return {{"version": VERSION, "echo": event}}
 """
 EVENT = b'{"id": 1, "name": "bench"}'
+#: a handler importing this many modules of its own code folder (the check stats each)
+MANY = 100
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -67,6 +72,33 @@ async def warm_ms(rt: LocalRuntime, name: str, n: int) -> list[float]:
         await rt.invoke(name, EVENT)
         samples.append((time.perf_counter() - t0) * 1000)
     return samples
+
+
+async def warm_on_off_ms(
+    on: LocalRuntime, off: LocalRuntime, name: str, n: int
+) -> tuple[list[float], list[float]]:
+    """Warm latency with the save check on and off, in alternating blocks (same load)."""
+    for rt in (on, off):
+        for _ in range(50):
+            await rt.invoke(name, EVENT)
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(max(1, n // 100)):
+        for rt, into in zip((on, off), samples, strict=True):
+            for _ in range(100):
+                t0 = time.perf_counter()
+                await rt.invoke(name, EVENT)
+                into.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def many_modules(code: Path) -> None:
+    """A code folder whose handler imports MANY modules of its own (vendored-library size)."""
+    (code / "lib").mkdir(parents=True)
+    (code / "lib" / "__init__.py").write_text("")
+    for i in range(MANY):
+        (code / "lib" / f"m{i:03d}.py").write_text(f"VALUE = {i}\n")
+    imports = "".join(f"import lib.m{i:03d}\n" for i in range(MANY))
+    (code / "app.py").write_text(imports + HANDLER.format(version="many"))
 
 
 async def cold_ms(code: Path, pycache: Path, *, spares: int, n: int) -> list[float]:
@@ -121,6 +153,23 @@ async def reload_ms(rt: LocalRuntime, name: str, code: Path, edits: int) -> list
     return samples
 
 
+async def at_once_ms(
+    rt: LocalRuntime, name: str, code: Path, edits: int
+) -> tuple[list[float], int]:
+    """From the write of a new version to the result of the one invocation started right after
+    it (no waiting for the watcher); also how many of those ran the old code."""
+    samples, stale = [], 0
+    for i in range(edits):
+        version = f"once-{i:04d}"
+        await asyncio.sleep(0.15)
+        t0 = time.perf_counter()
+        (code / "app.py").write_text(HANDLER.format(version=version))
+        result = await rt.invoke(name, EVENT)
+        samples.append((time.perf_counter() - t0) * 1000)
+        stale += json.loads(result.payload).get("version") != version
+    return samples, stale
+
+
 def row(label: str, value: str, goal: str, peers: str) -> None:
     print(f"  {label:<34} {value:>24}   {goal:<16} {peers}")
 
@@ -133,6 +182,8 @@ async def main(quick: bool) -> None:
         code, pycache = Path(tmp, "code"), Path(tmp, "pyc")
         code.mkdir()
         (code / "app.py").write_text(HANDLER.format(version="base"))
+        many = Path(tmp, "many")
+        many_modules(many)
 
         direct = direct_call_ms(code, n_warm)
         cold_spare = await cold_ms(code, pycache, spares=1, n=n_cold)
@@ -145,6 +196,18 @@ async def main(quick: bool) -> None:
             rt.configure(FunctionConfig(name="hot", handler="app.handler", code_dir=code))
             await rt.invoke("hot", EVENT)
             reload = await reload_ms(rt, "hot", code, edits)
+            once, stale = await at_once_ms(rt, "hot", code, edits)
+        checked: dict[str, int] = {}
+        on_off: dict[str, tuple[list[float], list[float]]] = {}
+        async with (
+            LocalRuntime(watch=True, pycache_dir=pycache) as on,
+            LocalRuntime(watch=True, check_saves=False, pycache_dir=pycache) as off,
+        ):
+            for label, folder in (("1 file", code), (f"{MANY + 2} files", many)):
+                for rt in (on, off):
+                    rt.configure(FunctionConfig(name=label, handler="app.handler", code_dir=folder))
+                on_off[label] = await warm_on_off_ms(on, off, label, n_warm)
+                checked[label] = len(on.checked_files(label))
 
     d50, d99 = pct(direct, 0.5), pct(direct, 0.99)
     w50, w99 = pct(warm, 0.5), pct(warm, 0.99)
@@ -188,10 +251,25 @@ async def main(quick: bool) -> None:
         "p50 10, p99 30 ms",
         "sls-offline 289 ms; LocalStack 700 ms; SST <10 ms",
     )
+    row(
+        f"save then invoke at once ({edits}) p50/p99",
+        f"{pct(once, 0.5):.1f} / {pct(once, 0.99):.1f} ms",
+        "stale: 0",
+        f"stale (old code) this run: {stale}",
+    )
     print(
         f"  (reload mean {statistics.mean(reload):.1f} ms, max {max(reload):.1f} ms; "
         f"cold-from-nothing includes starting Python and importing awslambdaric)"
     )
+    print("  dispatch-time save check, warm invocation p50 with it on / off (interleaved):")
+    for label, (with_check, without) in on_off.items():
+        on50, off50 = pct(with_check, 0.5), pct(without, 0.5)
+        row(
+            f"  {label} ({checked[label]} stat'ed)",
+            f"{on50:.3f} / {off50:.3f} ms",
+            f"+{(on50 - off50) * 1000:.0f} µs",
+            f"overhead over direct p50 with check: {on50 - d50:.3f} ms",
+        )
 
 
 if __name__ == "__main__":

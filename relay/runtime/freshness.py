@@ -62,6 +62,9 @@ class LoadedFiles:
     def __len__(self) -> int:
         return len(self._files)
 
+    def paths(self) -> list[str]:
+        return list(self._files)
+
     def add(self, records: Iterable[tuple[str, Signature]]) -> None:
         for path, sig in records:
             if path not in self._files:

@@ -158,6 +158,10 @@ class LocalRuntime:
         """The live environments of a function (for tests and diagnostics)."""
         return self._pool(function).workers
 
+    def checked_files(self, function: str) -> list[str]:
+        """The files the dispatch check stats before each invocation (diagnostics, benchmarks)."""
+        return self._pool(function).loaded.paths()
+
     async def invoke(
         self,
         function: str,
