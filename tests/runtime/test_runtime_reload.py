@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -295,3 +296,32 @@ async def test_the_watcher_does_not_reload_again_for_a_save_the_check_handled(
         if result == ["two", "final"]:
             break
     assert watching.reloads["once"] == 2
+
+
+async def test_a_save_after_an_importing_environment_read_the_file(tmp_path: Path) -> None:
+    """Environments report each file as they read it, so one still in its init is covered."""
+    code = tmp_path / "code"
+    code.mkdir()
+    gate = code / "gate"
+    os.mkfifo(gate)
+    (code / "words.py").write_text("WORD = 'one'\n")
+    (code / "app.py").write_text(
+        "import os\nimport words\n\n"
+        "if os.path.exists('gate'):\n    open('gate').read()  # held here by the test\n\n"
+        "def handler(e, c):\n    return words.WORD\n"
+    )
+    async with LocalRuntime(
+        watch=False, check_saves=True, max_workers=1, pycache_dir=tmp_path / "pyc"
+    ) as rt:
+        rt.configure(fn("slow", "app.handler", code=code))
+        first = asyncio.ensure_future(rt.invoke("slow", b"{}"))
+        # opening the gate for writing returns once the environment waits on it: words.py read
+        writer = await asyncio.wait_for(asyncio.to_thread(os.open, gate, os.O_WRONLY), 10)
+        gate.unlink()  # the next environment does not wait
+        (code / "words.py").write_text("WORD = 'two'\n")
+        second = asyncio.ensure_future(rt.invoke("slow", b"{}"))
+        await asyncio.sleep(0)  # let the second invocation be dispatched while the first waits
+        os.close(writer)
+        assert (await first).payload == b'"one"'  # it started before the save
+        assert (await second).payload == b'"two"'
+        assert rt.reloads["slow"] == 1
