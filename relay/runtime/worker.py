@@ -35,6 +35,8 @@ LogSink = Callable[[str, str, str], None]
 LoadedSink = Callable[["Worker", list[tuple[str, Signature]]], None]
 #: InvocationResult.logs keeps this much of what the handler printed (on_log gets it all).
 MAX_KEPT_LOG_BYTES = 4 * 1024 * 1024
+#: A longer unterminated line on the loaded-files pipe is not the entry's and is dropped.
+MAX_LOADED_LINE = 64 * 1024
 _PLATFORM_LINES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ")
 logger = logging.getLogger(__name__)
 #: The request id of the one event a spare receives before it has a function.
@@ -475,6 +477,8 @@ class Worker(api.RuntimeApiHandler):
                 break
             chunks.append(chunk)
         *lines, self._loaded_partial = b"".join(chunks).split(b"\n")
+        if len(self._loaded_partial) > MAX_LOADED_LINE:  # not a record (the handler wrote it)
+            self._loaded_partial = b""
         if ended:
             self._close_loaded()
         if not lines:

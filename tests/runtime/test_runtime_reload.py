@@ -325,3 +325,29 @@ async def test_a_save_after_an_importing_environment_read_the_file(tmp_path: Pat
         assert (await first).payload == b'"one"'  # it started before the save
         assert (await second).payload == b'"two"'
         assert rt.reloads["slow"] == 1
+
+
+async def test_a_handler_writing_junk_on_the_loaded_files_pipe_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "words.py").write_text("WORD = 'one'\n")
+    (code / "app.py").write_text(
+        "import os\nimport stat\nimport words\n\n"
+        "def handler(e, c):\n"
+        "    for fd in range(3, 64):  # the one pipe besides stdout/stderr is relay's\n"
+        "        try:\n"
+        "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        "                os.write(fd, b'junk\\n[1, 2]\\n' + b'x' * 200000)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return words.WORD\n"
+    )
+    async with LocalRuntime(watch=False, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        rt.configure(fn("junk", "app.handler", code=code))
+        assert (await rt.invoke("junk", b"{}")).payload == b'"one"'
+        assert (await rt.invoke("junk", b"{}")).payload == b'"one"'
+        assert sorted(rt.checked_files("junk")) == [str(code / "app.py"), str(code / "words.py")]
+        (code / "words.py").write_text("WORD = 'two'\n")
+        assert (await rt.invoke("junk", b"{}")).payload == b'"two"'
