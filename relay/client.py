@@ -38,6 +38,8 @@ HEARTBEAT = 300.0
 #: API Gateway closes connections after 2 h; reconnect on our own terms before that.
 RECONNECT_AFTER = 2 * 3600.0 - 10 * 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 10.0
+#: The handshake may wait this long for the $connect handler (API Gateway allows 29 s).
+OPEN_TIMEOUT = 30.0
 #: Answers are kept this long after the deadline, for a stub that reconnected and asks again.
 KEEP_ANSWERS = 60.0
 #: Finish the local invocation this much before the stub's deadline so the answer arrives.
@@ -202,7 +204,9 @@ class RelayClient:
             compression=None,
             ping_interval=20,
             ping_timeout=20,
-            open_timeout=10,
+            # $connect runs the connect handler (maybe cold, maybe queued behind a burst of
+            # stubs); API Gateway gives a route integration 29 s.
+            open_timeout=OPEN_TIMEOUT,
         ) as ws:
             self._ws = ws
             opened = time.monotonic()

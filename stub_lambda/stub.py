@@ -35,8 +35,10 @@ MAX_CONNECTION_AGE = 2 * 3600.0 - 5 * 60.0
 #: Leave this much of the function's time to return a clear timeout error ourselves.
 DEADLINE_MARGIN_MS = 150
 HELLO_RETRY = 0.25
-#: $connect runs the connect handler (a Lambda, maybe cold): allow it more than the 3 s.
-OPEN_TIMEOUT = 10.0
+#: The cold path (the SigV4 handshake, whose $connect runs the connect handler, a Lambda that
+#: may be cold, then hello/welcome through it again) may take this long, within the
+#: function's own time; the 3 s "no client" window starts only once the invoke is posted.
+COLD_PATH_LIMIT = 20.0
 MAX_MESSAGE = 8 * 1024 * 1024
 
 #: Lambda's reserved variables and relay's own: not part of the function's environment.
@@ -128,8 +130,9 @@ class _Link:
 
     # -- the connection ---------------------------------------------------------------------
 
-    def ensure(self, budget_s: float) -> None:
-        """An open socket that will stay open for ``budget_s`` more seconds."""
+    def ensure(self, budget_s: float, until: float) -> None:
+        """An open socket that will stay open for ``budget_s`` more seconds, opened by
+        ``until`` (monotonic) at the latest."""
         now = time.monotonic()
         if self.ws is not None and (
             now - self.opened_at + budget_s > MAX_CONNECTION_AGE
@@ -138,28 +141,44 @@ class _Link:
         ):
             self.close()
         if self.ws is None:
-            self.open()
+            self.open(until)
 
-    def open(self) -> None:
+    def open(self, until: float) -> None:
+        """Connect by ``until``; a handshake that fails (not refused) is tried once more."""
+        from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
 
         url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
-        headers = signing.handshake_headers(url, _role_credentials(), _region())
-        try:
-            self.ws = connect(
-                url,
-                additional_headers=headers,
-                max_size=MAX_MESSAGE,
-                compression=None,
-                ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
-                open_timeout=OPEN_TIMEOUT,
-            )
-        except Exception as exc:
+        started = time.monotonic()
+        failure: Exception | None = None
+        for _attempt in (1, 2):
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                break
+            headers = signing.handshake_headers(url, _role_credentials(), _region())
+            try:
+                self.ws = connect(
+                    url,
+                    additional_headers=headers,
+                    max_size=MAX_MESSAGE,
+                    compression=None,
+                    ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
+                    open_timeout=remaining,
+                )
+                break
+            except InvalidStatus as exc:
+                failure = exc
+                if exc.response.status_code < 500:
+                    break  # refused (403: signature or stage): a retry cannot help
+            except Exception as exc:
+                failure = exc
+        if self.ws is None:
+            reason = f"{type(failure).__name__}: {failure}" if failure else "no time left"
             raise RelayError(
-                f"relay: could not connect to the stage's WebSocket API ({type(exc).__name__}: "
-                f"{exc}); is the debug stack of stage {self.stage!r} deployed? "
-                f"Run `relay start --stage {self.stage}`."
-            ) from None
+                f"relay: could not connect to the stage's WebSocket API within "
+                f"{time.monotonic() - started:.1f} s ({reason}); is the debug stack of stage "
+                f"{self.stage!r} deployed? Run `relay start --stage {self.stage}`."
+            )
         self.opened_at = self.last_traffic = time.monotonic()
         self.connection_id = None
 
@@ -203,7 +222,7 @@ class _Link:
                 continue
             except _closed_errors():
                 self.close()
-                self.open()
+                self.open(until)
                 self.send(protocol.Hello(role="stub", stage=self.stage, nonce=nonce))
                 continue
             if isinstance(message, protocol.Welcome) and message.nonce == nonce:
@@ -219,10 +238,10 @@ class _Link:
         start = time.monotonic()
         deadline = start + (invoke.deadline_ms - _now_ms()) / 1000.0
         last_chance = deadline - DEADLINE_MARGIN_MS / 1000.0
-        self.ensure(budget_s=deadline - start)
+        self.ensure(budget_s=deadline - start, until=_cold_until(last_chance))
         flight = protocol.InFlight(log=print)
         flight.start(invoke.id)
-        posted_to = self._deliver(invoke)
+        posted_to = self._deliver(invoke, last_chance)
         window = time.monotonic()
         redeliveries = 0
         next_ping = time.monotonic() + PING_EVERY
@@ -239,7 +258,7 @@ class _Link:
                     self.hello(now + NO_CLIENT_AFTER)
                     if self.client_id is not None and self.client_id != posted_to:
                         redeliveries += 1
-                        posted_to = self._deliver(invoke)
+                        posted_to = self._deliver(invoke, last_chance)
                         window = time.monotonic()
                         continue
                 flight.abandon(invoke.id)  # a late answer is dropped, never applied
@@ -266,8 +285,8 @@ class _Link:
                 # Our connection died (deleted, or the gateway's limits): reconnect and ask
                 # again under the same id; the client answers each id once, to our new id.
                 self.close()
-                self.ensure(budget_s=deadline - time.monotonic())
-                posted_to = self._deliver(invoke)
+                self.ensure(budget_s=deadline - time.monotonic(), until=_cold_until(last_chance))
+                posted_to = self._deliver(invoke, last_chance)
                 window = time.monotonic()
                 continue
             if message is None or not flight.accept(message):
@@ -278,19 +297,13 @@ class _Link:
             elif isinstance(message, (protocol.Result, protocol.Error)):
                 return message
 
-    def _deliver(self, invoke: protocol.Invoke) -> str:
+    def _deliver(self, invoke: protocol.Invoke, last_chance: float) -> str:
         """Exactly one PostToConnection when warm; a 410 refreshes the client's id.
 
         Returns the client connection the invocation was posted to.
         """
-        if (self.connection_id is None or self.client_id is None) and not self.hello(
-            time.monotonic() + OPEN_TIMEOUT
-        ):
-            raise RelayError(
-                f"relay: the connect handler of stage {self.stage!r} did not answer within "
-                f"{OPEN_TIMEOUT:.0f} s; check its logs, or redeploy with "
-                f"`relay start --stage {self.stage}`"
-            )
+        if self.connection_id is None or self.client_id is None:
+            self._learn_ids(last_chance)
         if self.client_id is None:
             raise RelayClientNotConnected(_no_client_text(self.stage))
         invoke = _replace_reply_to(invoke, self.connection_id or "")
@@ -320,14 +333,25 @@ class _Link:
                 if budget <= 0:
                     self.client_id = None
                     raise RelayClientNotConnected(_no_client_text(self.stage))
-                if not self.hello(time.monotonic() + OPEN_TIMEOUT):
-                    raise RelayError(
-                        f"relay: the connect handler of stage {self.stage!r} did not answer "
-                        f"within {OPEN_TIMEOUT:.0f} s; check its logs"
-                    )
+                self._learn_ids(last_chance)
                 if self.client_id in (gone, None):
                     time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
                     budget -= HELLO_RETRY
+
+    def _learn_ids(self, last_chance: float) -> None:
+        """hello/welcome through the connect handler, as long as the cold path may take."""
+        started = time.monotonic()
+        if not self.hello(_cold_until(last_chance)):
+            raise RelayError(
+                f"relay: the connect handler of stage {self.stage!r} did not answer within "
+                f"{time.monotonic() - started:.1f} s; check its logs, or redeploy with "
+                f"`relay start --stage {self.stage}`"
+            )
+
+
+def _cold_until(last_chance: float) -> float:
+    """When the cold path must be done: within the function's time, at most 20 s from now."""
+    return min(last_chance, time.monotonic() + COLD_PATH_LIMIT)
 
 
 _link = _Link()
