@@ -83,3 +83,56 @@ def test_async_posts_reuse_connections_and_report_gone(gateway: tuple[Emulator, 
         received = [ws.recv(timeout=10) for _ in range(5)]
         assert [len(m) for m in received[:4]] == [len(json.dumps({"data": "z" * 100_000}))] * 4
         assert received[4] == '{"after": "errors"}'
+
+
+def test_sync_post_recovers_from_a_closed_keep_alive_and_reads_chunked_answers() -> None:
+    """Servers may close an idle kept-alive connection or answer chunked; a post still lands
+    exactly once and its status is read right."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[tuple[int, bytes]] = []  # (connection number, request body)
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",  # then the server hangs up
+        b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'7\r\n{"a": 1\r\n1\r\n}\r\n0\r\n\r\n',
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ]
+
+    def serve() -> None:
+        for number in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                buffer = b""
+                while answers:
+                    while b"\r\n\r\n" not in buffer:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        buffer += chunk
+                    if b"\r\n\r\n" not in buffer:
+                        break
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    while len(buffer) < length:
+                        buffer += conn.recv(65536)
+                    assert b"\r\nauthorization: aws4-hmac-sha256 " in head.lower()
+                    seen.append((number, buffer[:length]))
+                    buffer = buffer[length:]
+                    conn.sendall(answers.pop(0))
+                    if number == 0:
+                        break  # close the kept-alive connection after its first answer
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}/stage"
+    poster = signing.ConnectionsApi(endpoint, Credentials("AKID", "secret"), REGION)
+    poster.post("c1", b'{"n": 1}')
+    with pytest.raises(signing.ConnectionGone):
+        poster.post("c2", b'{"n": 2}')  # the closed connection is replaced, the post sent once
+    poster.post("c3", b'{"n": 3}')  # the chunked answer was read whole: the stream is in step
+    poster.close()
+    server.join(10)
+    listener.close()
+    assert seen == [(0, b'{"n": 1}'), (1, b'{"n": 2}'), (1, b'{"n": 3}')]
