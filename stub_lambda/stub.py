@@ -304,8 +304,9 @@ class _Link:
         """
         if self.connection_id is None or self.client_id is None:
             self._learn_ids(last_chance)
-        if self.client_id is None:
-            raise RelayClientNotConnected(_no_client_text(self.stage))
+            # A client may be between two connections (reconnecting): give it the same
+            # 3 s a 410 gets before saying there is none.
+            self._wait_for_client(None, last_chance)
         invoke = _replace_reply_to(invoke, self.connection_id or "")
         out = protocol.plan_outbound(
             invoke,
@@ -326,17 +327,24 @@ class _Link:
                 pass
             except signing.ConnectionsApiError as exc:
                 raise RelayError(f"relay: could not reach the relay client: {exc}") from None
-            # The client reconnected or stopped: ask again until a new one shows up. Only the
-            # pauses count towards the 3 s (a slow, cold connect handler is not "no client").
-            budget = NO_CLIENT_AFTER
-            while self.client_id in (gone, None):
-                if budget <= 0:
-                    self.client_id = None
-                    raise RelayClientNotConnected(_no_client_text(self.stage))
-                self._learn_ids(last_chance)
-                if self.client_id in (gone, None):
-                    time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
-                    budget -= HELLO_RETRY
+            # The client reconnected or stopped: ask again until a new one shows up.
+            self._learn_ids(last_chance)
+            self._wait_for_client(gone, last_chance)
+
+    def _wait_for_client(self, gone: str | None, last_chance: float) -> None:
+        """Poll hello until a client other than ``gone`` is connected, for up to 3 s.
+
+        Only the pauses count towards the 3 s (a slow, cold connect handler is not
+        "no client").
+        """
+        budget = NO_CLIENT_AFTER
+        while self.client_id in (gone, None):
+            if budget <= 0:
+                self.client_id = None
+                raise RelayClientNotConnected(_no_client_text(self.stage))
+            time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
+            budget -= HELLO_RETRY
+            self._learn_ids(last_chance)
 
     def _learn_ids(self, last_chance: float) -> None:
         """hello/welcome through the connect handler, as long as the cold path may take."""
