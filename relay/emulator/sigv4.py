@@ -7,10 +7,13 @@ wording, so boto3 raises the same exceptions it would against AWS.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import time
 from calendar import timegm
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from botocore.auth import SigV4Auth
@@ -50,14 +53,35 @@ class Identity:
         return self.principal_arn.rsplit("/", 1)[-1]
 
 
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
 def _amz_time(stamp: str) -> float:
-    try:
-        return float(timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
-    except ValueError:
+    """Epoch seconds of `YYYYMMDDTHHMMSSZ` (strptime cost a tenth of each verification)."""
+    match = _AMZ_DATE.fullmatch(stamp)
+    fields = tuple(int(part) for part in match.groups()) if match else ()
+    if (
+        not fields
+        or not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31)
+        or fields[3] > 23
+        or fields[4] > 59
+        or fields[5] > 61
+    ):
         raise SignatureError(
             "IncompleteSignatureException",
             f"Date must be in ISO-8601 'basic format'. Got '{stamp}'.",
-        ) from None
+        )
+    return float(timegm(fields))
+
+
+@lru_cache(maxsize=256)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key, as botocore's `SigV4Auth.signature` derives it (four HMACs per
+    request there); it changes once a day per credential, so it is kept."""
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 def _parse_authorization(value: str) -> dict[str, str]:
@@ -215,7 +239,9 @@ def verify(
     )
     request.context["timestamp"] = amz_date
     canonical = auth.canonical_request(request)
-    expected = auth.signature(auth.string_to_sign(request, canonical), request)
+    string_to_sign = auth.string_to_sign(request, canonical)
+    key = _signing_key(creds.secret_key, amz_date[:8], region, service)
+    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise SignatureError(
             "InvalidSignatureException",

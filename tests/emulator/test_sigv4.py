@@ -168,3 +168,23 @@ def test_scope_must_match_service_and_region(
     with pytest.raises(SignatureError) as excinfo:
         _check(_header_signed(LOCAL_CREDENTIALS, service=service, region=region), store)
     assert fragment in excinfo.value.message
+
+
+@pytest.mark.parametrize("stamp", ["20261301T000000Z", "20260101T250000Z", "2026-01-01T00:00Z"])
+def test_malformed_amz_date_is_refused_with_aws_wording(store: CredentialStore, stamp: str) -> None:
+    request = _header_signed(LOCAL_CREDENTIALS)
+    request.headers.replace_header("X-Amz-Date", stamp)
+    with pytest.raises(SignatureError) as excinfo:
+        _check(request, store)
+    assert excinfo.value.error_type == "IncompleteSignatureException"
+    assert excinfo.value.message == f"Date must be in ISO-8601 'basic format'. Got '{stamp}'."
+
+
+def test_a_second_request_signed_the_same_day_is_checked_in_full(store: CredentialStore) -> None:
+    """The derived key is kept per day and credential; each signature is still recomputed."""
+    issued = store.issue("role", "fn")
+    assert _check(_header_signed(issued, b"one"), store).access_key == issued.access_key
+    assert _check(_header_signed(issued, b"two"), store).access_key == issued.access_key
+    with pytest.raises(SignatureError) as excinfo:
+        _check(_header_signed(issued, b"two"), store, body=b"three")
+    assert excinfo.value.error_type == "InvalidSignatureException"
