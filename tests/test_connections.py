@@ -31,10 +31,12 @@ def _credentials(emu: Emulator) -> Credentials:
 
 
 def _own_id(emu: Emulator, api: Any) -> str:
-    """The one open connection's id (no route handler here to tell it; a test-only peek)."""
+    """The newest connection's id (no route handler here to tell it; a test-only peek).
+
+    Newest, not the only one: the previous test's connection may still be closing.
+    """
     gateway = next(g for g in emu._gateways if g.api is api)
-    (connection_id,) = list(gateway._connections)
-    return connection_id
+    return max(gateway._connections.values(), key=lambda conn: conn.connected_at).id
 
 
 def test_signed_handshake_and_sync_posts(gateway: tuple[Emulator, Any]) -> None:
