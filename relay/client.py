@@ -265,7 +265,7 @@ class RelayClient:
             body = await self._run_blocking(
                 lambda: self._s3.get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
             )
-            message = protocol.decode(body)
+            message = protocol.from_overflow(protocol.decode(body), pointer)
         except protocol.ProtocolError as exc:
             log.warning("relay: ignored an invalid overflow message %s: %s", pointer.key, exc)
             return

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 VERSION = 1
@@ -183,11 +183,17 @@ class Pong:
 
 @dataclass(frozen=True)
 class Overflow:
-    """Points at an S3 object holding a whole encoded message too large to send inline."""
+    """Points at an S3 object holding a whole encoded message too large to send inline.
+
+    An invoke's environment and role credentials never go to S3 (they must stay in memory):
+    the stored message has them removed and they ride inline here instead.
+    """
 
     bucket: str
     key: str
     size: int
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credentials: Credentials | None = field(default=None, repr=False)
     type = "overflow"
 
 
@@ -414,8 +420,26 @@ def plan_outbound(
             f"{message.type} message is {len(data)} bytes, over the {limit}-byte inline limit, "
             "and no overflow bucket is configured (RELAY_BUCKET): redeploy with `relay start`"
         )
-    pointer = encode_bytes(Overflow(bucket=bucket, key=key, size=len(data)))
+    secrets: dict[str, Any] = {}
+    if isinstance(message, Invoke):
+        secrets = {"environment": message.environment, "credentials": message.credentials}
+        data = encode_bytes(replace(message, environment={}, credentials=None))
+    pointer = encode_bytes(Overflow(bucket=bucket, key=key, size=len(data), **secrets))
+    if len(pointer) > MESSAGE_LIMIT:
+        raise ProtocolError(
+            f"the function's environment is too large to send ({len(pointer)} bytes); "
+            "Lambda allows 4 KB of environment variables"
+        )
     return Outbound(pointer, upload_key=key, upload_body=data)
+
+
+def from_overflow(message: Message, pointer: Overflow) -> Message:
+    """The message fetched for ``pointer``, with the secrets that travelled inline put back."""
+    if isinstance(message, Invoke) and (pointer.environment or pointer.credentials):
+        return replace(
+            message, environment=dict(pointer.environment), credentials=pointer.credentials
+        )
+    return message
 
 
 def frames(text: str, limit: int = FRAME_LIMIT) -> list[str]:

@@ -202,7 +202,7 @@ class _Link:
             message = protocol.decode(raw)
             if isinstance(message, protocol.Overflow):
                 body = self._boto("s3").get_object(Bucket=message.bucket, Key=message.key)
-                message = protocol.decode(body["Body"].read())
+                message = protocol.from_overflow(protocol.decode(body["Body"].read()), message)
         except protocol.ProtocolError as exc:
             print(f"relay: ignored an invalid message: {exc}")
             return None

@@ -264,3 +264,37 @@ def test_abandoned_invocation_drops_late_answers() -> None:
     flight.abandon("a")
     assert not flight.accept(p.Result("a", b"late"))
     assert dropped
+
+
+def test_an_oversized_invoke_never_puts_environment_or_credentials_in_s3() -> None:
+    """Secrets forwarded by the stub live in memory only: S3 gets the event, not them."""
+    invoke = p.Invoke(
+        id="inv-1",
+        reply_to="stub-conn",
+        stage="alice",
+        function_name="fn",
+        request_id="req-1",
+        deadline_ms=1_700_000_000_000,
+        payload=b'{"pad": "' + b"x" * 200_000 + b'"}',
+        environment={"DB_PASSWORD": "hunter2-secret-value"},
+        credentials=p.Credentials("ASIAEXAMPLEKEY", "secret-access-key-value", "tok-v"),
+    )
+    out = p.plan_outbound(invoke, bucket="overflow", key="relay/alice/inv-1/invoke.json")
+    assert out.upload_key == "relay/alice/inv-1/invoke.json"
+    assert out.upload_body is not None
+    for secret in (b"hunter2-secret-value", b"secret-access-key-value", b"tok-v", b"ASIAEX"):
+        assert secret not in out.upload_body
+    assert len(out.data) < p.INLINE_LIMIT
+    pointer = p.decode(out.data)
+    assert isinstance(pointer, p.Overflow)
+    restored = p.from_overflow(p.decode(out.upload_body), pointer)
+    assert restored == invoke
+
+
+def test_an_oversized_result_is_stored_whole() -> None:
+    result = p.Result(id="inv-1", payload=b"y" * 200_000)
+    out = p.plan_outbound(result, bucket="b", key="k")
+    assert out.upload_body == p.encode_bytes(result)
+    pointer = p.decode(out.data)
+    assert isinstance(pointer, p.Overflow)
+    assert p.from_overflow(p.decode(out.upload_body), pointer) == result
