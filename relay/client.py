@@ -304,20 +304,18 @@ class RelayClient:
                 await self._post_answer(state)
                 return
             ack = asyncio.get_running_loop().call_later(ACK_AFTER, self._ack, state)
-            running = asyncio.ensure_future(
-                self.runtime.invoke(
-                    config.name,
-                    invoke.payload,
-                    request_id=invoke.request_id,
-                    deadline_ms=invoke.deadline_ms - DEADLINE_MARGIN_MS,
-                    client_context=invoke.client_context,
-                    cognito_identity=invoke.cognito_identity,
-                    trace_id=invoke.trace_id,
-                    invoked_function_arn=invoke.invoked_function_arn or None,
-                )
+            running = self.runtime.invoke(
+                config.name,
+                invoke.payload,
+                request_id=invoke.request_id,
+                deadline_ms=invoke.deadline_ms - DEADLINE_MARGIN_MS,
+                client_context=invoke.client_context,
+                cognito_identity=invoke.cognito_identity,
+                trace_id=invoke.trace_id,
+                invoked_function_arn=invoke.invoked_function_arn or None,
             )
             try:
-                result = await running
+                result = await running  # awaited in this task: no second task per invocation
             finally:
                 ack.cancel()
                 if state.ack_timer is not None:

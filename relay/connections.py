@@ -74,11 +74,14 @@ class AsyncConnectionsApi:
             stream = self._idle.pop() if self._idle else None
             fresh = stream is None
             try:
-                if stream is None:
-                    stream = await asyncio.wait_for(self._open(), self.timeout)
-                reader, writer = stream
-                writer.write(head + data)  # one write: no Nagle / delayed-ACK stall
-                status, body, keep = await asyncio.wait_for(_response(reader), self.timeout)
+                # asyncio.timeout, not wait_for: no task per post on the warm path
+                async with asyncio.timeout(self.timeout):
+                    if stream is None:
+                        stream = await self._open()
+                async with asyncio.timeout(self.timeout):
+                    reader, writer = stream
+                    writer.write(head + data)  # one write: no Nagle / delayed-ACK stall
+                    status, body, keep = await _response(reader)
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
                 if stream is not None:
                     stream[1].close()
