@@ -232,3 +232,35 @@ def test_config_repr_never_shows_the_environment() -> None:
     )
     assert "very-secret" not in repr(config)
     assert "name='f'" in repr(config)
+
+
+async def test_max_memory_used_is_the_workers_peak_rss(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    """REPORT's Max Memory Used is the worker's VmHWM after the handler (answers, errors)."""
+    (tmp_path / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    block = bytearray(event['mb'] * 1024 * 1024)\n"
+        "    block[::4096] = b'x' * len(block[::4096])  # touch every page\n"
+        "    if event.get('fail'):\n"
+        "        raise ValueError('after allocating')\n"
+        "    return len(block)\n"
+    )
+    runtime.configure(fn("mem", "app.handler", tmp_path))
+    small = await runtime.invoke("mem", b'{"mb": 1}')
+    (worker,) = runtime.workers("mem")
+    # (the worker keeps running after its answer: its peak may have grown by a page since)
+    assert _hwm_mb(worker.pid) - 1 <= small.max_memory_used_mb <= _hwm_mb(worker.pid)
+    big = await runtime.invoke("mem", b'{"mb": 80}')
+    assert big.function_error is None
+    assert big.max_memory_used_mb >= small.max_memory_used_mb + 79
+    assert f"Max Memory Used: {big.max_memory_used_mb} MB" in big.logs
+    failed = await runtime.invoke("mem", b'{"mb": 120, "fail": true}')
+    assert failed.function_error == "Unhandled"
+    assert failed.max_memory_used_mb >= small.max_memory_used_mb + 119
+    assert _hwm_mb(worker.pid) - 1 <= failed.max_memory_used_mb <= _hwm_mb(worker.pid)
+
+
+def _hwm_mb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return -(-int(status.split("VmHWM:")[1].split("kB")[0]) // 1024)
