@@ -86,8 +86,8 @@ class State(Enum):
 
 def new_trace_id() -> str:
     """An X-Ray trace header as Lambda passes it (not sampled: nothing is sent to X-Ray)."""
-    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
+    random = os.urandom(20).hex()  # one call: 24 hex digits for the root, 16 for the parent
+    return f"Root=1-{int(time.time()):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
 
 
 def _max_rss_mb(status_fd: int) -> int | None:
