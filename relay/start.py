@@ -174,10 +174,8 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
     """Use a `relay emulator` already serving this project, so clients can come and go."""
-    try:
-        from relay.emulator.command import attach
-    except ImportError:
-        return None
+    from relay.emulator.command import attach
+
     handle = attach(options.project, options.stage)
     if handle is None:
         return None

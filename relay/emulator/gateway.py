@@ -29,7 +29,7 @@ from relay.emulator import http, ids
 from relay.emulator.credentials import CredentialStore
 from relay.emulator.errors import aws_error
 from relay.emulator.functions import FunctionRegistry
-from relay.emulator.sigv4 import Identity, SignatureError, verify
+from relay.emulator.sigv4 import Identity, SignatureError, verify, verify_request
 
 log = logging.getLogger("relay.emulator")
 
@@ -438,16 +438,7 @@ class WebSocketGateway:
                 f"API serves POST, GET and DELETE /{self.stage}/@connections/{{connectionId}}.",
             )
         try:
-            verify(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-                service="execute-api",
-                region=self.region,
-                store=self.store,
-            )
+            verify_request(request, service="execute-api", region=self.region, store=self.store)
         except SignatureError as exc:
             return aws_error(exc.status, exc.error_type, exc.message)
         connection_id = unquote(parts[3])

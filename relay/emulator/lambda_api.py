@@ -17,7 +17,7 @@ from relay.emulator import http, ids
 from relay.emulator.credentials import CredentialStore
 from relay.emulator.errors import aws_error
 from relay.emulator.functions import Function, FunctionRegistry
-from relay.emulator.sigv4 import SignatureError, verify
+from relay.emulator.sigv4 import SignatureError, verify_request
 
 log = logging.getLogger("relay.emulator")
 
@@ -69,16 +69,7 @@ class LambdaApi:
 
     async def handle(self, request: http.Request) -> http.Response:
         try:
-            verify(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-                service="lambda",
-                region=self.region,
-                store=self.store,
-            )
+            verify_request(request, service="lambda", region=self.region, store=self.store)
         except SignatureError as exc:
             return aws_error(exc.status, exc.error_type, exc.message)
         parts = [unquote(p) for p in request.path.split("/")]

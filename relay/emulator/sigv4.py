@@ -14,6 +14,7 @@ import time
 from calendar import timegm
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import unquote
 
 from botocore.auth import SigV4Auth
@@ -250,3 +251,17 @@ def verify(
             "documentation for details.",
         )
     return Identity(access_key, known.principal_arn, store.account_id)
+
+
+def verify_request(request: Any, *, service: str, region: str, store: CredentialStore) -> Identity:
+    """`verify` for a request of relay's HTTP server (`relay.emulator.http.Request`)."""
+    return verify(
+        method=request.method,
+        path=request.path,
+        query=request.query,
+        headers=request.headers,
+        body=request.body,
+        service=service,
+        region=region,
+        store=store,
+    )
