@@ -69,6 +69,7 @@ def run_emulator(workdir: Path) -> None:
 
     from relay.emulator import Emulator
     from relay.stub_asset import build_stub_asset
+    from stub_lambda import connect
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     code = workdir / "code"
@@ -78,18 +79,7 @@ def run_emulator(workdir: Path) -> None:
         endpoints = emu.endpoints
         boto3.client(
             "dynamodb", endpoint_url=endpoints["dynamodb"], region_name=REGION, **kwargs
-        ).create_table(
-            TableName="relay-bench",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ).create_table(TableName="relay-bench", **connect.TABLE_LAYOUT)
         boto3.client(
             "s3", endpoint_url=endpoints["s3"], region_name=REGION, **kwargs
         ).create_bucket(Bucket="relay-bench")

@@ -28,6 +28,19 @@ except ModuleNotFoundError:  # in relay's own source tree
 # Connections live at most 2 h in API Gateway; the TTL only sweeps up missed $disconnects.
 TTL_SECONDS = 3 * 3600
 TTL_ATTRIBUTE = "expires_at"
+#: The table layout this handler expects, as `create_table` arguments (infra/debug_stack.py
+#: declares the same keys for AWS; tests and benchmarks create the table from this).
+TABLE_LAYOUT: dict = {
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 _clients: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from relay.client import InvocationEvent, RelayClient
 from relay.emulator import Emulator
 from relay.runtime import FunctionConfig, LocalRuntime
 from relay.stub_asset import build_stub_asset
+from stub_lambda import connect
 
 REGION = "us-east-1"
 STAGE = "alice"
@@ -93,18 +94,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         table, bucket = f"relay-{STAGE}-connections", f"relay-{STAGE}-overflow"
         placeholder = Stage(emu, "", "", code_dir, bucket, table)
         dynamodb = placeholder.client("dynamodb")
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(TableName=table, **connect.TABLE_LAYOUT)
         placeholder.client("s3").create_bucket(Bucket=bucket)
         api = emu.create_websocket_api(
             f"relay-{STAGE}",

@@ -14,6 +14,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from stub_lambda import connect
+
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
@@ -41,18 +43,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
 def relay_table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh connection table with the schema of infra/debug_stack.py."""
     name = f"relay-{uuid.uuid4().hex[:8]}"
-    boto3.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    boto3.client("dynamodb").create_table(TableName=name, **connect.TABLE_LAYOUT)
     monkeypatch.setenv("RELAY_TABLE", name)
     return name
 
