@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 
 
-def _sample_event(path: str) -> dict[str, Any]:
+def _sample_event() -> dict[str, Any]:
     """An EventBridge-shaped event; the demo's event-driven function records a visit."""
     return {
         "version": "0",
@@ -27,9 +27,9 @@ def _sample_event(path: str) -> dict[str, Any]:
 
 
 def run_demo_calls(target: Any, view: Any) -> None:
-    import boto3
+    from relay.invoke import lambda_client
 
-    lambda_client = None
+    client = None
     for fn in target.functions:
         if fn.function_url:
             url = fn.function_url.rstrip("/") + "/?name=relay"
@@ -38,16 +38,10 @@ def run_demo_calls(target: Any, view: Any) -> None:
             view.info(f"demo: GET {url} → {response.status} {body}")
             view.info(f"try it yourself: curl '{url}'")
         else:
-            if lambda_client is None:
-                kwargs: dict[str, Any] = {"region_name": target.region}
-                if target.lambda_endpoint:
-                    kwargs["endpoint_url"] = target.lambda_endpoint
-                if target.credentials is not None:
-                    kwargs["aws_access_key_id"] = target.credentials[0]
-                    kwargs["aws_secret_access_key"] = target.credentials[1]
-                lambda_client = boto3.client("lambda", **kwargs)
-            event = _sample_event(fn.path)
-            response = lambda_client.invoke(
+            if client is None:
+                client = lambda_client(target.mode, target.region, target.lambda_endpoint)
+            event = _sample_event()
+            response = client.invoke(
                 FunctionName=fn.function_name, Payload=json.dumps(event).encode()
             )
             payload = response["Payload"].read().decode()

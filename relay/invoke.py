@@ -13,24 +13,23 @@ from relay import session as sessions
 from relay.run import UsageError, read_event
 
 
-def lambda_client(session: sessions.Session):
-    """A boto3 Lambda client for the session's mode; local mode uses the emulator's keys."""
+def lambda_client(mode: str, region: str, endpoint: str | None):
+    """A boto3 Lambda client for a live stage; local mode uses the emulator's keys."""
     import boto3
     from botocore.config import Config
 
     config = Config(read_timeout=960, retries={"max_attempts": 0}, connect_timeout=5)
-    if session.mode == "local":
+    if mode == "local":
         from relay.emulator import LOCAL_CREDENTIALS
 
         return boto3.client(
             "lambda",
-            region_name=session.region,
-            endpoint_url=session.lambda_endpoint,
-            aws_access_key_id=LOCAL_CREDENTIALS[0],
-            aws_secret_access_key=LOCAL_CREDENTIALS[1],
+            region_name=region,
+            endpoint_url=endpoint,
             config=config,
+            **LOCAL_CREDENTIALS.boto3_kwargs(),
         )
-    return boto3.client("lambda", region_name=session.region, config=config)
+    return boto3.client("lambda", region_name=region, config=config)
 
 
 def invoke_command(*, function: str, event: str | None, stage: str, project: Path) -> int:
@@ -50,7 +49,7 @@ def invoke_command(*, function: str, event: str | None, stage: str, project: Pat
         return 2
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = lambda_client(live)
+    client = lambda_client(live.mode, live.region, live.lambda_endpoint)
     try:
         response = client.invoke(FunctionName=target.function_name, Payload=payload)
     except (BotoCoreError, ClientError) as exc:

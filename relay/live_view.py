@@ -10,10 +10,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from relay.client import InvocationEvent
 
 
 class LiveView:
@@ -68,21 +71,15 @@ class LiveView:
 
     # -- invocations --------------------------------------------------------------------
 
-    def event(self, event: Any) -> None:
-        """One finished (or failed) invocation, from the client."""
-        name = getattr(event, "function", None) or getattr(event, "function_name", "?")
-        name = self._names.get(name, name)
-        duration = getattr(event, "duration_ms", None)
-        status = getattr(event, "status", None)
-        error = getattr(event, "error_type", None) or getattr(event, "function_error", None)
-        if status is None:
-            status = "error" if error else "ok"
-        colour = "green" if status == "ok" else "red"
-        took = f" {duration:.1f} ms" if isinstance(duration, (int, float)) else ""
-        detail = f" {escape(str(error))}" if error and status != "ok" else ""
+    def event(self, event: InvocationEvent) -> None:
+        """One invocation's state (running, ok, error, relay-error), from the client."""
+        name = self._names.get(event.function, event.function)
+        colour = "green" if event.status == "ok" else "red"
+        took = f" {event.duration_ms:.1f} ms" if event.duration_ms is not None else ""
+        detail = f" {escape(event.error_type)}" if event.error_type and event.status != "ok" else ""
         stamp = time.strftime("%H:%M:%S")
         self._print(
-            f"[dim]{stamp}[/] [cyan]{escape(str(name))}[/] [{colour}]{escape(str(status))}[/]"
+            f"[dim]{stamp}[/] [cyan]{escape(name)}[/] [{colour}]{escape(event.status)}[/]"
             f"{took}{detail}"
         )
 
