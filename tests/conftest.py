@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import subprocess
+
+from relay.synth import SynthError, node_env
+
+_BANNER_SWITCH = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"
 
 
 def _silence_node_end_of_life_banner() -> None:
-    """jsii prints a banner on every aws_cdk import under Node 20; it only names the version."""
-    if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" in os.environ:
-        return
-    node = shutil.which("node")
-    if node is None:
-        return
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
-    major = version.strip().lstrip("v").split(".")[0]
-    if major.isdigit():
-        os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = major
+    """jsii prints a banner on every aws_cdk import under Node 20; it only names the version.
+
+    Tests that import aws_cdk in-process get the same setting relay gives the processes it
+    starts (the variable must list the running Node major version).
+    """
+    with contextlib.suppress(SynthError):  # no Node.js: the tests that need it say so
+        os.environ.setdefault(_BANNER_SWITCH, node_env()[_BANNER_SWITCH])
 
 
 _silence_node_end_of_life_banner()
