@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from relay.emulator.credentials import LOCAL_CREDENTIALS, Credentials, CredentialStore
+from relay.emulator.fronts.http_api import HttpApi, HttpApiSpec
+from relay.emulator.fronts.rest_api import RestApi, RestApiSpec
 from relay.emulator.function_urls import FunctionUrl
 from relay.emulator.functions import DEFAULT_CONCURRENCY, FunctionInfo, FunctionRegistry
 from relay.emulator.gateway import (
@@ -34,6 +36,13 @@ if TYPE_CHECKING:
     from relay.runtime import FunctionConfig, LocalRuntime
 
 log = logging.getLogger("relay.emulator")
+
+#: Services moto's server answers for (boto3 service names); handlers reach them unchanged.
+MOTO_SERVICES = (
+    "dynamodb", "dynamodbstreams", "s3", "sqs", "sns", "events", "secretsmanager", "ssm",
+    "stepfunctions", "sts", "iam", "kms", "logs", "cloudwatch", "kinesis", "scheduler",
+    "cloudformation",
+)  # fmt: skip
 
 
 class Emulator:
@@ -70,6 +79,7 @@ class Emulator:
         self._lambda: LambdaApi | None = None
         self._gateways: list[WebSocketGateway] = []
         self._urls: list[FunctionUrl] = []
+        self._apis: list[RestApi | HttpApi] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owns_loop = False
@@ -84,10 +94,23 @@ class Emulator:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        """Service endpoint URLs for boto3's `endpoint_url`."""
+        """Service endpoint URLs for boto3's `endpoint_url` (moto serves all but Lambda)."""
         self._require_started()
         assert self._lambda is not None
-        return {"dynamodb": self._moto_url, "s3": self._moto_url, "lambda": self._lambda.url}
+        return {
+            **{service: self._moto_url for service in MOTO_SERVICES},
+            "lambda": self._lambda.url,
+        }
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint of every emulated AWS service except Lambda (moto's server)."""
+        self._require_started()
+        return self._moto_url
+
+    @property
+    def apis(self) -> list[RestApi | HttpApi]:
+        return list(self._apis)
 
     @property
     def lambda_endpoint(self) -> str:
@@ -137,6 +160,24 @@ class Emulator:
         self._gateways.append(gateway)
         self._on_loop(gateway.start())
         return gateway.api
+
+    def create_rest_api(self, spec: RestApiSpec) -> RestApi:
+        """Serve an API Gateway REST API stage on its own port (`api.url` ends in /stage/)."""
+        api = RestApi(
+            spec, self._registry(), self.calls, region=self.region, account_id=self.account_id
+        )
+        self._apis.append(api)
+        self._on_loop(api.start())
+        return api
+
+    def create_http_api(self, spec: HttpApiSpec) -> HttpApi:
+        """Serve an API Gateway HTTP API stage on its own port."""
+        api = HttpApi(
+            spec, self._registry(), self.calls, region=self.region, account_id=self.account_id
+        )
+        self._apis.append(api)
+        self._on_loop(api.start())
+        return api
 
     def create_function(
         self,
@@ -253,6 +294,8 @@ class Emulator:
         """Build the function registry and Lambda API once the service URLs are known."""
         service_env = {}
         if self._moto_url:
+            # boto3 honours AWS_ENDPOINT_URL for every service; Lambda is overridden below.
+            service_env["AWS_ENDPOINT_URL"] = self._moto_url
             service_env["AWS_ENDPOINT_URL_DYNAMODB"] = self._moto_url
             service_env["AWS_ENDPOINT_URL_S3"] = self._moto_url
         self._functions = FunctionRegistry(
@@ -275,6 +318,8 @@ class Emulator:
             await gateway.close()
         for endpoint in self._urls:
             await endpoint.close()
+        for api in self._apis:
+            await api.close()
         if self._lambda is not None:
             await self._lambda.close()
         if self._runtime is not None:
