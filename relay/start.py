@@ -65,6 +65,8 @@ def start_command(**kwargs: Any) -> int:
         return asyncio.run(_serve(options, view))
     except KeyboardInterrupt:
         return 130
+    finally:
+        view.flush()
 
 
 async def _serve(options: StartOptions, view: LiveView) -> int:

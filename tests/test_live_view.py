@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import time
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -10,11 +12,30 @@ from relay.client import InvocationEvent
 from relay.live_view import LiveView
 
 
-def _view() -> tuple[LiveView, Console]:
-    console = Console(record=True, width=200, force_terminal=False, color_system=None)
+class _Output:
+    """What a person would read: the console's file after everything queued was written."""
+
+    def __init__(self, view: LiveView, file: io.StringIO) -> None:
+        self.view, self.file = view, file
+
+    def export_text(self) -> str:
+        self.view.flush()
+        return self.file.getvalue()
+
+
+def _view(terminal: bool = False) -> tuple[LiveView, _Output]:
+    file = io.StringIO()
+    console = Console(
+        file=file,
+        width=200,
+        force_terminal=terminal,
+        color_system="standard" if terminal else None,
+        highlight=False,
+        soft_wrap=True,
+    )
     view = LiveView(console)
     view.name_functions({"app-dev-Greeting7772-E794": "app-dev/Greeting"})
-    return view, console
+    return view, _Output(view, file)
 
 
 def test_invocations_show_the_construct_path_status_and_duration() -> None:
@@ -71,3 +92,38 @@ def test_ready_lists_functions_urls_and_what_is_not_relayed() -> None:
         "  app/Job → job.run",
         "  app/Audit: not relayed (runtime nodejs22.x: relay runs Python handlers only)",
     ]
+
+
+def test_on_a_terminal_lines_are_styled_as_rich_would_style_them() -> None:
+    view, output = _view(terminal=True)
+    before = time.strftime("%H:%M:%S")
+    view.event(InvocationEvent("app-dev-Greeting7772-E794", "r1", "i1", "ok", 3.25))
+    view.log("app-dev-Greeting7772-E794", "r1", "hello")
+    lines = output.export_text().splitlines()
+    stamp = lines[0][4:12]
+    assert before <= stamp <= time.strftime("%H:%M:%S")
+    assert lines == [
+        f"\x1b[2m{stamp}\x1b[0m \x1b[36mapp-dev/Greeting\x1b[0m \x1b[32mok\x1b[0m 3.2 ms",
+        "\x1b[2m  app-dev/Greeting │\x1b[0m hello",
+    ]
+
+
+def test_log_lines_lose_control_codes_and_expand_tabs_from_the_line_start() -> None:
+    view, output = _view()
+    view.log("app-dev-Greeting7772-E794", "r1", "a\tb\x07\x08c\n")
+    # "  app-dev/Greeting │ a" is 22 columns: the tab stops at 24
+    assert output.export_text() == "  app-dev/Greeting │ a  bc\n"
+
+
+def test_queued_lines_come_before_a_later_status_line_and_are_written_without_a_flush() -> None:
+    view, output = _view()
+    for n in range(50):
+        view.log("app-dev-Greeting7772-E794", "r1", f"line {n}")
+    view.info("stopping")
+    lines = output.file.getvalue().splitlines()
+    assert lines == [f"  app-dev/Greeting │ line {n}" for n in range(50)] + ["relay: stopping"]
+    view.log("app-dev-Greeting7772-E794", "r1", "written by the writer thread")
+    deadline = time.monotonic() + 10
+    while "writer thread" not in output.file.getvalue():
+        assert time.monotonic() < deadline, "the writer thread never wrote the queued line"
+        time.sleep(0.01)
