@@ -99,7 +99,11 @@ def run_emulator(workdir: Path) -> None:
                 "connect",
                 "connect.handler",
                 asset,
-                environment={**relay_env, "RELAY_TABLE": "relay-bench"},
+                environment={
+                    **relay_env,
+                    "RELAY_TABLE": "relay-bench",
+                    "RELAY_CLIENT_PRINCIPAL": emu.local_principal_arn,
+                },
                 timeout=10,
             )
         )

@@ -10,7 +10,7 @@ import os
 
 import aws_cdk as cdk
 
-from infra.debug_stack import DebugStack, customize_from_context
+from infra.debug_stack import CLIENT_PRINCIPAL_ENV, DebugStack, customize_from_context
 
 STUB_DIR_ENV = "RELAY_STUB_DIR"
 
@@ -20,6 +20,12 @@ def main() -> None:
     stage = app.node.try_get_context("stage")
     if not stage:
         raise SystemExit("relay debug app: pass the stage as context (-c stage=NAME)")
+    principal = os.environ.get(CLIENT_PRINCIPAL_ENV)
+    if not principal:
+        raise SystemExit(
+            f"relay debug app: set {CLIENT_PRINCIPAL_ENV} to the ARN of the developer who may "
+            "connect as the stage's client (relay start does)"
+        )
     stub_dir = os.environ.get(STUB_DIR_ENV)
     if not stub_dir:
         from relay.stub_asset import build_stub_asset
@@ -34,6 +40,7 @@ def main() -> None:
         app,
         stage=str(stage),
         stub_code=stub_dir,
+        client_principal=principal,
         customize=customize_from_context(app.node.try_get_context("relay")),
         env=env,
     )

@@ -29,6 +29,11 @@ OUTPUT_BUCKET = "OverflowBucket"
 OUTPUT_API_ID = "ApiId"
 OUTPUT_EXECUTE_API_ARN = "ExecuteApiArn"
 OUTPUT_REGION = "Region"
+OUTPUT_CLIENT_PRINCIPAL = "ClientPrincipal"
+
+#: The connect handler's variable naming the one principal that may connect as the client
+#: (= stub_lambda/connect.py's CLIENT_PRINCIPAL_ENV).
+CLIENT_PRINCIPAL_ENV = "RELAY_CLIENT_PRINCIPAL"
 
 #: TTL attribute the connect handler writes (epoch seconds) so stale connections vanish.
 TTL_ATTRIBUTE = "expires_at"
@@ -49,6 +54,8 @@ def debug_stack_name(stage: str) -> str:
 class DebugStack(cdk.Stack):
     """API Gateway WebSocket API (IAM on ``$connect``), connection table, overflow bucket.
 
+    ``client_principal`` is the ARN of the developer who runs ``relay start`` for the stage
+    (STS ``GetCallerIdentity``); only that principal may connect as the stage's client.
     ``customize`` runs last with the finished stack, so a team can add what its account
     requires to everything in it: ``Tags.of(stack).add(...)``,
     ``iam.PermissionsBoundary.of(stack).apply(...)``, or an Aspect such as
@@ -62,6 +69,7 @@ class DebugStack(cdk.Stack):
         *,
         stage: str,
         stub_code: Path | str,
+        client_principal: str,
         customize: Customize | None = None,
         **kwargs: object,
     ) -> None:
@@ -71,7 +79,13 @@ class DebugStack(cdk.Stack):
             description=f"relay debug plumbing for stage {stage} (WebSocket API, table, bucket)",
             **kwargs,  # type: ignore[arg-type]
         )
+        if not client_principal.startswith("arn:"):
+            raise ValueError(
+                f"client_principal must be the ARN of the developer running relay start "
+                f"(aws sts get-caller-identity), not {client_principal!r}"
+            )
         self.stage_name = stage
+        self.client_principal = client_principal
 
         self.table = dynamodb.Table(
             self,
@@ -108,7 +122,11 @@ class DebugStack(cdk.Stack):
             timeout=cdk.Duration.seconds(10),
             memory_size=256,
             description=f"relay $connect/$disconnect/$default for stage {stage}",
-            environment={"RELAY_TABLE": self.table.table_name, "RELAY_STAGE": stage},
+            environment={
+                "RELAY_TABLE": self.table.table_name,
+                "RELAY_STAGE": stage,
+                CLIENT_PRINCIPAL_ENV: client_principal,
+            },
         )
         integration = integrations.WebSocketLambdaIntegration(
             "ConnectIntegration", self.connect_handler
@@ -154,6 +172,7 @@ class DebugStack(cdk.Stack):
             OUTPUT_API_ID: self.api.api_id,
             OUTPUT_EXECUTE_API_ARN: self.execute_api_arn,
             OUTPUT_REGION: self.region,
+            OUTPUT_CLIENT_PRINCIPAL: client_principal,
         }
         for key, value in outputs.items():
             cdk.CfnOutput(self, key, value=value)

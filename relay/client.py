@@ -155,12 +155,7 @@ class RelayClient:
                 except InvalidStatus as exc:
                     status = exc.response.status_code
                     if status in (401, 403):
-                        print(
-                            f"relay: the WebSocket API of stage {self.stage} refused the "
-                            f"connection ({status}); check your AWS credentials (AWS_PROFILE) "
-                            "and that the stage's debug stack is deployed",
-                            file=sys.stderr,
-                        )
+                        print(_refusal(self.stage, status, exc.response.body), file=sys.stderr)
                         return EXIT_REFUSED
                     log.warning("relay: connecting failed (%s); retrying", status)
                     attempt += 1
@@ -539,6 +534,23 @@ class RelayClient:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._api is not None:
             await self._api.close()
+
+
+def _refusal(stage: str, status: int, body: bytes | None) -> str:
+    """The line for a refused handshake: the connect handler's reason when API Gateway
+    passes it on, and the usual causes either way."""
+    reason = ""
+    try:
+        reason = str(json.loads(body or b"{}").get("message") or "")
+    except (ValueError, AttributeError):
+        reason = (body or b"").decode(errors="replace").strip()[:300]
+    return (
+        f"relay: the WebSocket API of stage {stage} refused the connection ({status})"
+        + (f": {reason}" if reason else "")
+        + f"\nrelay: only the AWS identity that ran `relay start --stage {stage}` may connect "
+        "as its client: check your AWS credentials (AWS_PROFILE) and that the stage's debug "
+        "stack is deployed"
+    )
 
 
 def _same_except_credentials(a: FunctionConfig, b: FunctionConfig) -> bool:

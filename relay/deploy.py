@@ -156,6 +156,13 @@ def run_cdk(
 
 def aws_identity() -> tuple[str, str]:
     """(account, region) of the developer's credentials, or a DeployError with the fix."""
+    account, region, _ = aws_caller()
+    return account, region
+
+
+def aws_caller() -> tuple[str, str, str]:
+    """(account, region, principal ARN) of the developer's credentials; the ARN is the one
+    identity that may connect as the stage's client."""
     import boto3
     import botocore.exceptions as errors
 
@@ -176,7 +183,7 @@ def aws_identity() -> tuple[str, str]:
         if "Expired" in code:
             raise DeployError(_KNOWN_ERRORS[0][1]) from None
         raise DeployError(f"AWS rejected your credentials ({code}): {exc}") from None
-    return identity["Account"], region
+    return identity["Account"], region, identity["Arn"]
 
 
 def require_bootstrap(account: str, region: str, qualifier: str = "hnb659fds") -> None:
@@ -240,18 +247,35 @@ def _targets(stage: str, outputs: dict[str, str]) -> Any:
     )
 
 
+def synthesize_debug_stack(
+    stage: str, project: Path, account: str, region: str, principal: str
+) -> synth.Assembly:
+    """The stage's debug stack for ``account``/``region``, owned by ``principal``."""
+    from infra.debug_stack import CLIENT_PRINCIPAL_ENV
+
+    env = {
+        "CDK_DEFAULT_ACCOUNT": account,
+        "CDK_DEFAULT_REGION": region,
+        CLIENT_PRINCIPAL_ENV: principal,
+    }
+    out = _dir(project, stage, "cdk.out.debug")
+    return synth.synthesize_debug(project, stage, stub_dir=_stub_dir(), out_dir=out, env=env)
+
+
 def deploy_debug_stack(
-    stage: str, project: Path, account: str, region: str, progress: Progress
+    stage: str, project: Path, account: str, region: str, principal: str, progress: Progress
 ) -> dict[str, str]:
-    """Deploy the stage's debug stack when it is missing or changed; return its outputs."""
+    """Deploy the stage's debug stack when it is missing or changed; return its outputs.
+
+    ``principal`` (the developer's ARN) is recorded in it: only it may connect as the client.
+    """
     from infra.debug_stack import debug_stack_name
 
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
-    out = _dir(project, stage, "cdk.out.debug")
-    assembly = synth.synthesize_debug(project, stage, stub_dir=_stub_dir(), out_dir=out, env=env)
+    assembly = synthesize_debug_stack(stage, project, account, region, principal)
     name = debug_stack_name(stage)
     marker = _dir(project, stage, "debug-deployed")
-    deployed_key = f"{account}/{region}/{(out / synth.CACHE_KEY_FILE).read_text()}"
+    deployed_key = f"{account}/{region}/{(assembly.directory / synth.CACHE_KEY_FILE).read_text()}"
     outputs = stack_outputs(name, region)
     if outputs and marker.is_file() and marker.read_text() == deployed_key:
         progress(f"debug stack {name} is up to date")
@@ -282,9 +306,9 @@ def go_live(
 
     say = progress or (lambda line: None)
     project = Path(project).resolve()
-    account, region = aws_identity()
+    account, region, principal = aws_caller()
     require_bootstrap(account, region)
-    outputs = deploy_debug_stack(stage, project, account, region, say)
+    outputs = deploy_debug_stack(stage, project, account, region, principal, say)
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(
         stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
@@ -423,7 +447,7 @@ def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
 
     project = Path(project).resolve()
     try:
-        account, region = aws_identity()
+        account, region, principal = aws_caller()
         env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
         if all_stacks:
             app = synth.synthesize(
@@ -431,10 +455,7 @@ def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
             )
             run_cdk(["destroy", "--app", str(app.directory), "--all", "--force"], project,
                     env=env, progress=_echo)  # fmt: skip
-        debug = synth.synthesize_debug(
-            project, stage, stub_dir=_stub_dir(), out_dir=_dir(project, stage, "cdk.out.debug"),
-            env=env,
-        )  # fmt: skip
+        debug = synthesize_debug_stack(stage, project, account, region, principal)
         run_cdk(
             ["destroy", "--app", str(debug.directory), debug_stack_name(stage), "--force"],
             project, env=env, progress=_echo,

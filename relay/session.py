@@ -58,8 +58,35 @@ def session_path(project: Path, stage: str) -> Path:
     return stage_dir(project, stage) / "session.json"
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` so that only this user can enter it, from ``.relay`` down.
+
+    ``.relay/`` holds logs (a handler's prints), sessions, and synthesized templates with the
+    functions' environments: other users of the machine must not read them.
+    """
+    path = Path(path)
+    parts = path.parts
+    top = parts.index(".relay") if ".relay" in parts else len(parts) - 1
+    current = Path(*parts[:top])
+    current.mkdir(parents=True, exist_ok=True)
+    for part in parts[top:]:
+        current = current / part
+        current.mkdir(mode=0o700, exist_ok=True)
+        if current.stat().st_mode & 0o077:
+            current.chmod(0o700)  # made by an older relay, or under a lax umask
+    return path
+
+
+def open_private(path: Path) -> int:
+    """A file descriptor of ``path`` truncated for writing, readable by this user only."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    return fd
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:

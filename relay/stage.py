@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+from relay.session import private_dir
+
 STAGE_FILE = Path(".relay") / "stage"
 _VALID = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 
@@ -59,7 +61,7 @@ def resolve(explicit: str | None, project_dir: Path, *, prompt=input) -> str:
     suggestion = default_name()
     answer = prompt(f"Stage name for this project [{suggestion}]: ").strip() or suggestion
     validate(answer)
-    stored.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(stored.parent)
     _ensure_gitignored(project_dir)
     stored.write_text(answer + "\n")
     return answer

@@ -135,14 +135,13 @@ async def _local_target(options: StartOptions, view: LiveView) -> LiveTarget:
 
 
 def _spawn_emulator(options: StartOptions, log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "relay", "emulator", "--stage", options.stage,
             "--app", str(options.project)]  # fmt: skip
     if options.increase_timeout:
         args.append("--increase-timeout")
     env = {**os.environ, "RELAY_PARENT_PID": str(os.getpid())}
     env.pop("RELAY_DEBUG", None)
-    with log_path.open("wb") as log:
+    with os.fdopen(sessions.open_private(log_path), "wb") as log:
         return subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )

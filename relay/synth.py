@@ -183,7 +183,7 @@ def _hook_dir(project: Path) -> Path:
     folder = project / ".relay" / "hook"
     target = folder / "sitecustomize.py"
     if not target.is_file() or target.read_text() != _HOOK_SOURCE:
-        folder.mkdir(parents=True, exist_ok=True)
+        session.private_dir(folder)
         _ensure_gitignored(project)
         target.write_text(_HOOK_SOURCE)
     return folder
@@ -192,7 +192,7 @@ def _hook_dir(project: Path) -> Path:
 def _ensure_gitignored(project: Path) -> None:
     ignore = project / ".relay" / ".gitignore"
     if not ignore.exists():
-        ignore.parent.mkdir(parents=True, exist_ok=True)
+        session.private_dir(ignore.parent)
         ignore.write_text("*\n")
 
 

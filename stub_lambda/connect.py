@@ -9,6 +9,11 @@ as ``infra/debug_stack.py`` creates the table):
 - ``pk=stage#<stage>, sk=client``: ``connection_id`` of the stage's newest client
 
 The newest client of a stage wins; the one it replaces is told so with a ``replaced`` message.
+Only the principal that ran ``relay start`` for the stage (``RELAY_CLIENT_PRINCIPAL``, set by
+the debug stack at go-live) may connect as the client: the client receives every event, the
+functions' environments and their role credentials, so a stub role or another developer
+with ``execute-api:Invoke`` on the API is refused with 403. API Gateway puts the signer of the
+IAM-authorized ``$connect`` in ``requestContext.identity.userArn``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ TABLE_LAYOUT: dict = {
     ],
     "BillingMode": "PAY_PER_REQUEST",
 }
+#: The ARN (as STS ``GetCallerIdentity`` and ``requestContext.identity.userArn`` give it) of
+#: the one principal allowed to connect as the stage's client.
+CLIENT_PRINCIPAL_ENV = "RELAY_CLIENT_PRINCIPAL"
 STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 _clients: dict[str, Any] = {}
@@ -72,6 +80,10 @@ def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
             f"relay: query parameter stage {stage!r} is not a stage name "
             "(letters, digits, - and _, at most 64)",
         )
+    if role == "client":
+        refusal = _refuse_client(event, stage)
+        if refusal is not None:
+            return refusal
     table = _table()
     expires = int(time.time()) + TTL_SECONDS
     table.put_item(
@@ -87,6 +99,30 @@ def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
             table.delete_item(Key=_conn_key(previous))
             _post(event, previous, protocol.Replaced(stage=stage, by=connection_id))
     return _reply(200, "connected")
+
+
+def _refuse_client(event: dict[str, Any], stage: str) -> dict[str, Any] | None:
+    """403 unless the signer of ``$connect`` is the principal recorded at go-live."""
+    owner = os.environ.get(CLIENT_PRINCIPAL_ENV)
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    caller = identity.get("userArn")
+    if not owner:
+        print(f"relay: refused a client for stage {stage}: {CLIENT_PRINCIPAL_ENV} is not set")
+        return _reply(
+            403,
+            f"relay: the gateway of stage {stage} does not know who may connect as its client "
+            f"(an old debug stack); run `relay start --stage {stage}` to deploy it again.",
+        )
+    if caller != owner:
+        caller = caller or "no IAM principal"
+        print(f"relay: refused {caller!r} as the client of stage {stage} (owner {owner})")
+        return _reply(
+            403,
+            f"relay: only {owner}, who ran `relay start --stage {stage}`, may connect as the "
+            f"client of stage {stage}; this connection is signed by {caller}. "
+            "Use a stage of your own: `relay start --stage NAME`.",
+        )
+    return None
 
 
 def _conn_key(connection_id: str) -> dict[str, str]:

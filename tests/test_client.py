@@ -110,6 +110,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
                     "RELAY_TABLE": table,
                     "RELAY_STAGE": STAGE,
                     "RELAY_CONNECTIONS_ENDPOINT": api.connections_endpoint,
+                    "RELAY_CLIENT_PRINCIPAL": emu.local_principal_arn,
                 },
             )
         )

@@ -113,6 +113,23 @@ def test_identity_and_missing_bootstrap_against_moto(moto_aws: str) -> None:
     deploy.require_bootstrap(account, region)  # bootstrapped now: no error
 
 
+def test_the_debug_stack_records_who_runs_relay_start(moto_aws: str, tmp_path: Path) -> None:
+    """Go-live records the caller's ARN (STS, here moto's) as the stage's only client."""
+    project = tmp_path / "app"
+    shutil.copytree(SAMPLE, project)
+    account, region, principal = deploy.aws_caller()
+    assert principal == "arn:aws:sts::123456789012:user/moto"
+    assembly = deploy.synthesize_debug_stack("alice", project, account, region, principal)
+    stack = assembly.stacks()["relay-alice-debug"]
+    assert stack["environment"] == "aws://123456789012/eu-west-1"
+    assert stack["template"]["Outputs"]["ClientPrincipal"]["Value"] == principal
+    (handler,) = [
+        r for r in stack["template"]["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "connect.handler"
+    ]  # fmt: skip
+    assert handler["Properties"]["Environment"]["Variables"]["RELAY_CLIENT_PRINCIPAL"] == principal
+
+
 def test_debug_stack_outputs_read_from_cloudformation(moto_aws: str) -> None:
     assert deploy.stack_outputs("relay-nobody-debug", "eu-west-1") is None
     template = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +57,34 @@ def test_round_trip_and_exact_keys(tmp_path: Path) -> None:
         "code_dir": "/src/hello",
     }
     assert sessions.load(tmp_path, "alice") == _session()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_runtime_data_is_private_even_under_a_lax_umask(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "project"
+    tmp_path.mkdir(mode=0o755)
+    old = os.umask(0o000)
+    try:
+        (tmp_path / ".relay").mkdir(mode=0o755)  # as an older relay left it
+        (tmp_path / ".relay").chmod(0o755)
+        log = sessions.stage_dir(tmp_path, "alice") / "emulator.log"
+        log.parent.mkdir(parents=True)
+        log.write_text("old")
+        log.chmod(0o644)
+        with os.fdopen(sessions.open_private(log), "w") as handle:
+            handle.write("new")
+        sessions.write_json_atomic(sessions.session_path(tmp_path, "alice"), {"stage": "alice"})
+    finally:
+        os.umask(old)
+    assert log.read_text() == "new"
+    assert _mode(log) == 0o600
+    assert _mode(sessions.session_path(tmp_path, "alice")) == 0o600
+    for folder in (".relay", ".relay/stages", ".relay/stages/alice"):
+        assert _mode(tmp_path / folder) == 0o700, folder
+    assert _mode(tmp_path) == 0o755  # the project folder itself is left alone
 
 
 def test_find_by_name_path_or_short_name() -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from relay.session import private_dir
+
 STATE_FILE = Path(".relay") / "emulator.json"
 _FORMAT = 1
 
@@ -87,7 +89,7 @@ def write_state(project: Path, stage: str, emulator: Any, provisioned: Any) -> P
         "functions": [_function_record(f) for f in provisioned.functions],
     }
     path = state_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -38,6 +38,11 @@ class Credentials(NamedTuple):
 LOCAL_CREDENTIALS = Credentials(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
 
 
+def local_principal_arn(account_id: str) -> str:
+    """Who signs with the local developer pair (the owner of every local stage)."""
+    return f"arn:aws:iam::{account_id}:user/{LOCAL_ACCESS_KEY}"
+
+
 class KnownCredentials(NamedTuple):
     credentials: Credentials
     principal_arn: str
@@ -54,7 +59,7 @@ class CredentialStore:
         self.account_id = account_id
         self._lock = threading.Lock()
         self._known: dict[str, KnownCredentials] = {}
-        self.add(LOCAL_CREDENTIALS, f"arn:aws:iam::{account_id}:user/{LOCAL_ACCESS_KEY}")
+        self.add(LOCAL_CREDENTIALS, local_principal_arn(account_id))
 
     def add(
         self, credentials: Credentials, principal_arn: str, expires_at: float | None = None

@@ -16,7 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from relay.emulator.credentials import LOCAL_CREDENTIALS, Credentials, CredentialStore
+from relay.emulator.credentials import (
+    LOCAL_CREDENTIALS,
+    Credentials,
+    CredentialStore,
+    local_principal_arn,
+)
 from relay.emulator.fronts.http_api import HttpApi, HttpApiSpec
 from relay.emulator.fronts.rest_api import RestApi, RestApiSpec
 from relay.emulator.function_urls import FunctionUrl
@@ -91,6 +96,11 @@ class Emulator:
     def credentials(self) -> Credentials:
         """The local developer credentials every emulated endpoint accepts (not a secret)."""
         return LOCAL_CREDENTIALS
+
+    @property
+    def local_principal_arn(self) -> str:
+        """The ARN `requestContext.identity.userArn` carries for the local developer pair."""
+        return local_principal_arn(self.account_id)
 
     @property
     def endpoints(self) -> dict[str, str]:

@@ -2,8 +2,10 @@
 functions, and the `@connections` management API (POST/GET/DELETE) on its own port.
 
 Behaviour follows AWS's: a proxy event per route, `$connect` can refuse the handshake,
-128 KB messages (bigger client messages close with 1009), 410 Gone for connections that
-are not open, an idle timeout and a maximum connection duration (both close with 1001).
+128 KB messages in frames of at most 32 KB (a bigger client message or frame closes the
+connection with 1009; messages to clients go out in 32 KB fragments), 410 Gone for
+connections that are not open, an idle timeout and a maximum connection duration (both
+close with 1001).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from relay.emulator.sigv4 import Identity, SignatureError, verify, verify_reques
 log = logging.getLogger("relay.emulator")
 
 MAX_MESSAGE_BYTES = 128 * 1024
+MAX_FRAME_BYTES = 32 * 1024
 IDLE_TIMEOUT = 600.0
 MAX_CONNECTION_DURATION = 7200.0
 INTEGRATION_TIMEOUT = 29.0
@@ -71,6 +74,20 @@ class _Connection:
     open: bool = True
     close_reason: tuple[int, str] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def _text_fragments(text: str, limit: int) -> list[str]:
+    """Split ``text`` so each piece encodes to at most ``limit`` UTF-8 bytes."""
+    data = text.encode()
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # not inside a character
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces
 
 
 def _json_response(status: int, document: Mapping[str, Any]) -> WsResponse:
@@ -140,7 +157,7 @@ class WebSocketGateway:
             self._session,
             sock=self._ws_sock,
             process_request=self._handshake,
-            max_size=MAX_MESSAGE_BYTES,
+            max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),
             compression=None,
             ping_interval=None,
             open_timeout=INTEGRATION_TIMEOUT + 5,
@@ -413,12 +430,22 @@ class WebSocketGateway:
 
     @staticmethod
     async def _deliver(conn: _Connection, data: bytes) -> None:
-        """Text frame when the data is UTF-8 (as API Gateway sends JSON), binary otherwise."""
+        """Text when the data is UTF-8 (as API Gateway sends JSON), binary otherwise; in
+        fragments of at most 32 KB, API Gateway's frame size."""
         assert conn.ws is not None
         try:
-            await conn.ws.send(data.decode())
+            text = data.decode()
         except UnicodeDecodeError:
-            await conn.ws.send(data)
+            if len(data) <= MAX_FRAME_BYTES:
+                await conn.ws.send(data)
+            else:
+                step = MAX_FRAME_BYTES
+                await conn.ws.send([data[i : i + step] for i in range(0, len(data), step)])
+            return
+        if len(data) <= MAX_FRAME_BYTES:
+            await conn.ws.send(text)
+        else:
+            await conn.ws.send(_text_fragments(text, MAX_FRAME_BYTES))
 
     # -- @connections management API ----------------------------------------------------
 

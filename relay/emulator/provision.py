@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from relay import synth
+from relay.emulator.credentials import local_principal_arn
 from relay.runtime.config import FunctionConfig
 
 #: Types provisioning creates (or that only matter in real AWS and need nothing locally).
@@ -188,10 +189,13 @@ def provision(
     region = getattr(emulator, "region", "us-east-1")
     account = getattr(emulator, "account_id", "123456789012")
     env = {"CDK_DEFAULT_REGION": region, "CDK_DEFAULT_ACCOUNT": account}
+    # Only the local developer pair may connect as the stage's client, as on AWS only the
+    # developer who ran `relay start` may.
+    owner = {"RELAY_CLIENT_PRINCIPAL": local_principal_arn(account)}
     try:
         debug = synth.synthesize_debug(
             project, stage, stub_dir=Path(stub_dir), out_dir=stage_dir / "cdk.out.debug-local",
-            env=env, validation=False,
+            env={**env, **owner}, validation=False,
         )  # fmt: skip
         placeholders = LiveTargets.placeholders(stage)
         live = LiveConfig(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -186,3 +187,13 @@ def test_base64_body_reaches_the_handler_decoded_length(live: dict) -> None:
         body = json.loads(r.read())
     # Binary bodies arrive base64-encoded in payload format 2.0.
     assert body["length"] == len(base64.b64encode(raw))
+
+
+def test_runtime_data_under_dot_relay_is_private(live: dict, probe_app: Path) -> None:
+    """The emulator log (a handler's prints), the session and the synthesized templates
+    (the functions' environments) are readable by this user only."""
+    stage_dir = probe_app / ".relay" / "stages" / live["stage"]
+    for folder in (probe_app / ".relay", probe_app / ".relay" / "stages", stage_dir):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for name in ("emulator.log", "session.json", "functions.json"):
+        assert stat.S_IMODE((stage_dir / name).stat().st_mode) == 0o600, name

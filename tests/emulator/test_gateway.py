@@ -39,7 +39,8 @@ def _manager(emu: Emulator, api, creds=None):
 
 
 async def _open(url: str, headers: dict[str, str] | None = None, **kw) -> ClientConnection:
-    return await connect(url, additional_headers=headers, max_size=None, **kw)
+    kw.setdefault("max_size", None)
+    return await connect(url, additional_headers=headers, **kw)
 
 
 async def _connection_id(ws: ClientConnection) -> tuple[str, dict]:
@@ -259,12 +260,51 @@ def test_post_over_128_kb_is_payload_too_large(emu: Emulator, api, sign) -> None
 def test_client_message_over_128_kb_closes_with_1009(emu: Emulator, api, sign) -> None:
     async def go() -> int | None:
         async with await _open(api.websocket_url, sign(api.websocket_url)) as ws:
-            await ws.send("a" * (128 * 1024 + 1))
+            frames = ["a" * (32 * 1024)] * 4 + ["a"]  # every frame within 32 KB
+            await ws.send(frames)
             with pytest.raises(ConnectionClosed) as excinfo:
                 await ws.recv()
             return excinfo.value.rcvd.code if excinfo.value.rcvd else None
 
     assert run(go()) == 1009
+
+
+def test_client_frame_over_32_kb_closes_with_1009(emu: Emulator, api, sign) -> None:
+    """API Gateway's frame quota: a message over 32 KB must come in fragments."""
+
+    async def go() -> int | None:
+        async with await _open(api.websocket_url, sign(api.websocket_url)) as ws:
+            await ws.send("a" * (32 * 1024 + 1))  # one frame
+            with pytest.raises(ConnectionClosed) as excinfo:
+                await ws.recv()
+            return excinfo.value.rcvd.code if excinfo.value.rcvd else None
+
+    assert run(go()) == 1009
+
+
+def test_fragmented_message_is_routed_and_the_reply_comes_in_32_kb_frames(
+    emu: Emulator, api, sign
+) -> None:
+    manager = _manager(emu, api)
+    posted = "é" + "ü" * 40_000  # 80 KB of two-byte characters, odd offset: splits must not cut one
+
+    async def go() -> tuple[dict, str]:
+        # A client that refuses frames over 32 KB: the gateway must fragment what it sends.
+        async with await _open(
+            api.websocket_url, sign(api.websocket_url), max_size=(None, 32 * 1024)
+        ) as ws:
+            await ws.send(["a" * (32 * 1024), "b" * (32 * 1024), "z" * 30_000])  # 95 KB
+            reply = json.loads(await ws.recv())
+            connection_id = reply["event"]["requestContext"]["connectionId"]
+            await asyncio.to_thread(
+                manager.post_to_connection, ConnectionId=connection_id, Data=posted.encode()
+            )
+            return reply, await ws.recv()
+
+    reply, received = run(go())
+    assert reply["route"] == "$default"
+    assert reply["event"]["body"] == "a" * (32 * 1024) + "b" * (32 * 1024) + "z" * 30_000
+    assert received == posted
 
 
 def test_management_api_checks_signatures(emu: Emulator, api) -> None:

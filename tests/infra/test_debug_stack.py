@@ -18,12 +18,14 @@ from infra_support import TARGETS
 from infra.debug_stack import DebugStack, RolePath, customize_from_context
 from infra.live import LiveConfig
 
+OWNER = "arn:aws:sts::123456789012:assumed-role/Developer/alice@example.com"
+
 
 @pytest.fixture(scope="module")
 def debug(tmp_path_factory: pytest.TempPathFactory, stub_dir: Path) -> dict[str, Any]:
     outdir = tmp_path_factory.mktemp("debug")
     app = new_app(outdir)
-    DebugStack(app, stage="alice", stub_code=stub_dir)
+    DebugStack(app, stage="alice", stub_code=stub_dir, client_principal=OWNER)
     app.synth()
     path = outdir / "relay-alice-debug.template.json"
     return {"template": json.loads(path.read_text()), "path": path}
@@ -60,6 +62,7 @@ def test_connect_handler_runs_stub_asset_with_table_and_endpoint(debug: dict) ->
             "Environment": {
                 "Variables": {
                     "RELAY_STAGE": "alice",
+                    "RELAY_CLIENT_PRINCIPAL": OWNER,
                     "RELAY_TABLE": {"Ref": Match.string_like_regexp("^Connections")},
                     "RELAY_CONNECTIONS_ENDPOINT": {
                         "Fn::Join": [
@@ -150,10 +153,16 @@ def test_outputs_name_every_endpoint(debug: dict) -> None:
     outputs = debug["template"]["Outputs"]
     assert set(outputs) == {
         "WebSocketUrl", "ConnectionsEndpoint", "ConnectionTable", "OverflowBucket", "ApiId",
-        "ExecuteApiArn", "Region",
+        "ExecuteApiArn", "Region", "ClientPrincipal",
     }  # fmt: skip
+    assert outputs["ClientPrincipal"]["Value"] == OWNER
     assert outputs["WebSocketUrl"]["Value"]["Fn::Join"][1][0] == "wss://"
     assert outputs["WebSocketUrl"]["Value"]["Fn::Join"][1][-1] == "/alice"
+
+
+def test_the_client_principal_must_be_an_arn(tmp_path: Path, stub_dir: Path) -> None:
+    with pytest.raises(ValueError, match="must be the ARN of the developer running relay start"):
+        DebugStack(new_app(tmp_path), stage="x", stub_code=stub_dir, client_principal="")
 
 
 def test_customize_adds_tags_boundary_and_role_path(tmp_path: Path, stub_dir: Path) -> None:
@@ -161,7 +170,7 @@ def test_customize_adds_tags_boundary_and_role_path(tmp_path: Path, stub_dir: Pa
     hook = customize_from_context(
         {"tags": {"team": "payments"}, "permissionsBoundary": "dev-boundary", "rolePath": "/dev/"}
     )
-    stack = DebugStack(app, stage="bob", stub_code=stub_dir, customize=hook)
+    stack = DebugStack(app, stage="bob", stub_code=stub_dir, client_principal=OWNER, customize=hook)
     t = Template.from_stack(stack)
     roles = t.find_resources("AWS::IAM::Role")
     assert len(roles) == 2  # connect handler + auto-delete provider
@@ -185,7 +194,13 @@ def test_customize_callable_sees_the_finished_stack(tmp_path: Path, stub_dir: Pa
         )
         cdk.Aspects.of(stack).add(RolePath("/relay/"))
 
-    stack = DebugStack(new_app(tmp_path), stage="carol", stub_code=stub_dir, customize=team_rules)
+    stack = DebugStack(
+        new_app(tmp_path),
+        stage="carol",
+        stub_code=stub_dir,
+        client_principal=OWNER,
+        customize=team_rules,
+    )
     for role in Template.from_stack(stack).find_resources("AWS::IAM::Role").values():
         assert role["Properties"]["Path"] == "/relay/"
         assert "org-boundary" in json.dumps(role["Properties"]["PermissionsBoundary"])
@@ -229,7 +244,7 @@ def _nag_findings(outdir: Path) -> list[str]:
 
 def test_cdk_nag_aws_solutions_passes_on_debug_stack(tmp_path: Path, stub_dir: Path) -> None:
     app = new_app(tmp_path)
-    DebugStack(app, stage="alice", stub_code=stub_dir)
+    DebugStack(app, stage="alice", stub_code=stub_dir, client_principal=OWNER)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # raises ValidationFailed on any unacknowledged finding
     assert _nag_findings(tmp_path) == []

@@ -7,15 +7,28 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import pytest
 
 from relay import protocol
 from stub_lambda import connect
+
+OWNER = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Developer_0a1b/alice@example.com"
+STUB_ROLE = "arn:aws:sts::123456789012:assumed-role/shop-alice-OrdersRole-1X2Y/shop-alice-Orders"
+BOB = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Developer_0a1b/bob@example.com"
+
+
+@pytest.fixture(autouse=True)
+def owner(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The principal recorded at go-live (the debug stack sets it on the handler)."""
+    monkeypatch.setenv(connect.CLIENT_PRINCIPAL_ENV, OWNER)
+    return OWNER
+
 
 if TYPE_CHECKING:
     from conftest import Connections
 
 
-def _event(route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
+def _event(route: str, connection_id: str, user_arn: str = OWNER, **extra: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "requestContext": {
             "routeKey": route,
@@ -23,7 +36,7 @@ def _event(route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
             "connectionId": connection_id,
             "domainName": "abc.execute-api.us-east-1.amazonaws.com",
             "stage": "live",
-            "identity": {"sourceIp": "127.0.0.1", "userArn": "arn:aws:iam::123456789012:user/dev"},
+            "identity": {"sourceIp": "127.0.0.1", "userArn": user_arn},
         },
         "isBase64Encoded": False,
     }
@@ -31,10 +44,9 @@ def _event(route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
     return event
 
 
-def _connect(connection_id: str, role: str, stage: str) -> dict[str, Any]:
-    return connect.handler(
-        _event("$connect", connection_id, queryStringParameters={"role": role, "stage": stage})
-    )
+def _connect(connection_id: str, role: str, stage: str, user_arn: str = OWNER) -> dict[str, Any]:
+    query = {"role": role, "stage": stage}
+    return connect.handler(_event("$connect", connection_id, user_arn, queryStringParameters=query))
 
 
 def _hello(connection_id: str, role: str, stage: str, nonce: str = "n-1") -> dict[str, Any]:
@@ -149,3 +161,46 @@ def test_garbage_on_default_is_rejected_and_handler_keeps_serving(
     _connect("client-1", "client", "alice")
     _hello("stub-1", "stub", "alice")
     assert connections.messages("stub-1")[0]["client_id"] == "client-1"
+
+
+def test_a_stub_role_is_refused_as_client(relay_table: str, connections: Connections) -> None:
+    assert _connect("client-1", "client", "alice")["statusCode"] == 200
+    reply = _connect("evil-1", "client", "alice", user_arn=STUB_ROLE)
+    assert reply["statusCode"] == 403
+    assert json.loads(reply["body"])["message"] == (
+        f"relay: only {OWNER}, who ran `relay start --stage alice`, may connect as the client "
+        f"of stage alice; this connection is signed by {STUB_ROLE}. Use a stage of your own: "
+        "`relay start --stage NAME`."
+    )
+    # Nothing changed: the real client stays the stage's client and was not told to leave.
+    items = _items(relay_table)
+    assert items["stage#alice/client"]["connection_id"] == "client-1"
+    assert "conn#evil-1/connection" not in items
+    assert connections.posts == []
+    # The same role connects as a stub as usual.
+    assert _connect("stub-1", "stub", "alice", user_arn=STUB_ROLE)["statusCode"] == 200
+
+
+def test_a_second_developer_is_refused_as_client(
+    relay_table: str, connections: Connections
+) -> None:
+    reply = _connect("bob-1", "client", "alice", user_arn=BOB)
+    assert reply["statusCode"] == 403
+    assert f"signed by {BOB}" in json.loads(reply["body"])["message"]
+    reply = connect.handler(
+        _event("$connect", "anon-1", "", queryStringParameters={"role": "client", "stage": "alice"})
+    )
+    assert "signed by no IAM principal" in json.loads(reply["body"])["message"]
+    assert _items(relay_table) == {}
+
+
+def test_without_a_recorded_owner_no_client_is_accepted(
+    relay_table: str, connections: Connections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(connect.CLIENT_PRINCIPAL_ENV)
+    reply = _connect("client-1", "client", "alice")
+    assert reply["statusCode"] == 403
+    assert (
+        "run `relay start --stage alice` to deploy it again" in json.loads(reply["body"])["message"]
+    )
+    assert _connect("stub-1", "stub", "alice")["statusCode"] == 200
