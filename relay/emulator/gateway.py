@@ -26,6 +26,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
+from websockets.protocol import State
 
 from relay.emulator import http, ids
 from relay.emulator.credentials import CredentialStore
@@ -324,14 +325,17 @@ class WebSocketGateway:
                     ),
                     str(body or "").encode(),
                 )
+        # Registered before the 101 is written, not in _session: websockets writes it as soon
+        # as this returns and starts _session only after, so a thread that looked the id up
+        # the moment its client saw the 101 could find nothing (or a post get 410).
         self._pending[ws] = conn
+        self._connections[conn.id] = conn
         return None
 
     # -- an open connection --------------------------------------------------------------
 
     async def _session(self, ws: ServerConnection) -> None:
         conn = self._pending.pop(ws)
-        self._connections[conn.id] = conn
         watchdog = asyncio.create_task(self._watchdog(conn))
         close_code, close_reason = 1005, ""
         try:
@@ -483,6 +487,11 @@ class WebSocketGateway:
                 f"Message too long: {len(request.body)} bytes; the limit is "
                 f"{MAX_MESSAGE_BYTES} bytes (128 KB) per message.",
             )
+        if conn is not None and conn.ws is not None and conn.ws.state is State.CLOSED:
+            # A handshake that failed after $connect accepted it never reaches _session.
+            conn.open = False
+            self._connections.pop(connection_id, None)
+            self._pending.pop(conn.ws, None)
         if conn is None or not conn.open or conn.ws is None:
             return aws_error(
                 410,

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as sync_connect
 
 from relay.emulator import Emulator, Route
+from relay.emulator.gateway import WebSocketGateway
 
-from .conftest import client, presign, wait_for_object
+from .conftest import RECORD_BUCKET, client, presign, s3, wait_for_object
 
 ROUTES = {
     "$connect": "ws-route",
@@ -211,6 +215,44 @@ def test_post_get_delete_through_boto3(emu: Emulator, api, sign) -> None:
             assert record["requestContext"]["disconnectStatusCode"] == 1000
 
     run(go())
+
+
+def test_a_connection_is_open_as_soon_as_its_client_sees_the_101(
+    emu: Emulator, sign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """websockets writes the 101 before it starts the connection's handler; on a loaded machine
+    a peer that learnt the id from $connect (a stub reading the connection table) can post in
+    between. The handler is held here to make that window as wide as the test needs."""
+    release = threading.Event()
+    original = WebSocketGateway._session
+
+    async def held_session(self: WebSocketGateway, ws: Any) -> None:
+        await asyncio.to_thread(release.wait, 30)
+        await original(self, ws)
+
+    monkeypatch.setattr(WebSocketGateway, "_session", held_session)
+    api = emu.create_websocket_api("held", routes={"$connect": "record"}, stage="held")
+    manager, bucket = _manager(emu, api), s3(emu)
+
+    def connect_keys() -> set[str]:
+        listing = bucket.list_objects_v2(Bucket=RECORD_BUCKET, Prefix="$connect/")
+        return {item["Key"] for item in listing.get("Contents", [])}
+
+    before = connect_keys()
+    try:
+        with sync_connect(api.websocket_url, additional_headers=sign(api.websocket_url)) as ws:
+            # $connect (the record function) stored its event before the 101 was sent.
+            (key,) = connect_keys() - before
+            connection_id = key.split("/", 1)[1]
+            manager.post_to_connection(ConnectionId=connection_id, Data=b'{"early": 1}')
+            assert ws.recv(timeout=10) == '{"early": 1}'
+            info = manager.get_connection(ConnectionId=connection_id)
+            assert info["Identity"]["SourceIp"] == "127.0.0.1"
+            release.set()
+            manager.post_to_connection(ConnectionId=connection_id, Data=b'{"later": 2}')
+            assert ws.recv(timeout=10) == '{"later": 2}'
+    finally:
+        release.set()
 
 
 def test_unknown_connection_is_gone(emu: Emulator, api) -> None:
