@@ -101,6 +101,14 @@ def start(
     demo: Annotated[
         bool, typer.Option("--demo", help="Invoke the demo functions once ready (README).")
     ] = False,
+    via_stub: Annotated[
+        bool,
+        typer.Option(
+            "--via-stub",
+            help="--local: relay through the stub and the WebSocket, as in AWS (default: the "
+            "emulator calls the local runtime directly).",
+        ),
+    ] = False,
 ) -> None:
     """Go live: stub the app's functions and serve their invocations here."""
     from relay.start import start_command
@@ -117,6 +125,7 @@ def start(
             debug_port=debug_port,
             wait_for_debugger=wait_for_debugger,
             demo=demo,
+            via_stub=via_stub,
         )
     )
 

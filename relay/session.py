@@ -33,6 +33,8 @@ class Session:
     connection_id: str | None = None
     lambda_endpoint: str | None = None
     functions: list[SessionFunction] = field(default_factory=list)
+    # `relay start --local` in direct mode: no WebSocket client, so no connection_id
+    direct: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -34,6 +35,7 @@ class StartOptions:
     debug_port: int = 5678
     wait_for_debugger: bool = False
     demo: bool = False
+    via_stub: bool = False  # --local: the stub + WebSocket path instead of direct mode
 
 
 @dataclass
@@ -70,6 +72,13 @@ def start_command(**kwargs: Any) -> int:
 
 
 async def _serve(options: StartOptions, view: LiveView) -> int:
+    if options.local and not options.via_stub:
+        if _attach_running_emulator(options) is None:
+            return await _serve_direct(options, view)
+        view.info(
+            "a `relay emulator` already serves this app: its invocations come through the "
+            "stub and the WebSocket (direct mode needs the emulator in this process)"
+        )
     try:
         target = await (
             _local_target(options, view) if options.local else _aws_target(options, view)
@@ -219,11 +228,12 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
 
 
 def _session(
-    options: StartOptions, target: LiveTarget, connection_id: str | None
+    options: StartOptions, target: LiveTarget, connection_id: str | None, *, direct: bool = False
 ) -> sessions.Session:
     return sessions.Session(
         stage=options.stage,
         mode=target.mode,
+        direct=direct,
         websocket_url=target.websocket_url,
         connections_endpoint=target.connections_endpoint,
         region=target.region,
@@ -323,6 +333,88 @@ def _boto_session(target: LiveTarget) -> Any:
         aws_secret_access_key=target.credentials[1],
         region_name=target.region,
     )
+
+
+async def _serve_direct(options: StartOptions, view: LiveView) -> int:
+    """Direct mode: the emulator in this process, its front doors calling the runtime.
+
+    See relay/direct.py and docs/architecture.md ("Direct mode") for why: the stub, the
+    WebSocket and a second process cost ~5x the CPU of the invocation itself.
+    """
+    from relay.direct import DirectInvoker, direct_config
+    from relay.emulator import LOCAL_CREDENTIALS, Emulator
+    from relay.emulator.command import remove_own_state, write_state
+    from relay.emulator.provision import ProvisionError, provision
+    from relay.runtime import LocalRuntime
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    async with Emulator() as emulator:
+        with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
+            try:
+                provisioned = await asyncio.to_thread(
+                    provision,
+                    emulator,
+                    project=options.project,
+                    stage=options.stage,
+                    increase_timeout=options.increase_timeout,
+                )
+            except ProvisionError as exc:
+                view.error(str(exc))
+                return 2
+        for warning in getattr(provisioned, "warnings", []):
+            view.warn(warning)
+        state = write_state(options.project, options.stage, emulator, provisioned)
+        target = LiveTarget(
+            mode="local",
+            region=emulator.region,
+            websocket_url=provisioned.websocket_url,
+            connections_endpoint=provisioned.connections_endpoint,
+            functions=provisioned.functions,
+            lambda_endpoint=emulator.lambda_endpoint,
+            s3_endpoint=emulator.endpoints["s3"],
+            credentials=LOCAL_CREDENTIALS,
+            not_relayed=list(getattr(provisioned, "not_relayed", [])),
+        )
+        # After the cloud side is up: a debugger follows the handlers' workers only.
+        debug = _enable_debug(options, view) if options.debug else None
+        view.name_functions({f.function_name: f.path for f in target.functions})
+        runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
+        await runtime.start()
+        credentials = (
+            (LOCAL_CREDENTIALS.access_key, LOCAL_CREDENTIALS.secret_key)
+            if options.local_credentials
+            else None
+        )
+        for fn in target.functions:
+            config = direct_config(
+                fn.config,
+                emulator.environment(fn.function_name),
+                local_credentials=credentials,
+            )
+            emulator.route(fn.function_name, DirectInvoker(runtime, config, view.event))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        side_tasks: list[asyncio.Task[None]] = []
+        try:
+            sessions.save(options.project, _session(options, target, None, direct=True))
+            view.ready(options.stage, target.mode, target.functions, target.not_relayed)
+            if options.demo:
+                ready = asyncio.Event()
+                ready.set()
+                side_tasks.append(asyncio.create_task(_demo(ready, target, view)))
+            await stop.wait()
+            return 0
+        finally:
+            for task in side_tasks:
+                task.cancel()
+            for fn in target.functions:
+                emulator.route(fn.function_name, None)
+            await runtime.close()
+            sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
+            remove_own_state(state)
 
 
 async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:

@@ -48,6 +48,7 @@ def test_round_trip_and_exact_keys(tmp_path: Path) -> None:
         "lambda_endpoint",
         "region",
         "functions",
+        "direct",
     }
     assert data["functions"][0] == {
         "path": "Demo-alice/Hello",

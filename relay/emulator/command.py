@@ -221,7 +221,7 @@ def emulator_command(stage: str, project: Path, *, increase_timeout: bool = Fals
                 )
                 stop.wait()
             finally:
-                _remove_own_state(path)
+                remove_own_state(path)
         return 0
     finally:
         for sig, handler in previous.items():
@@ -242,7 +242,7 @@ def _stop_with_parent(stop: threading.Event) -> None:
     threading.Thread(target=watch, name="relay-parent-watch", daemon=True).start()
 
 
-def _remove_own_state(path: Path) -> None:
+def remove_own_state(path: Path) -> None:
     """Remove the state file if it is still ours (another emulator may have replaced it)."""
     with contextlib.suppress(OSError, ValueError):
         if json.loads(path.read_text()).get("pid") == os.getpid():

@@ -25,7 +25,12 @@ from relay.emulator.credentials import (
 from relay.emulator.fronts.http_api import HttpApi, HttpApiSpec
 from relay.emulator.fronts.rest_api import RestApi, RestApiSpec
 from relay.emulator.function_urls import FunctionUrl
-from relay.emulator.functions import DEFAULT_CONCURRENCY, FunctionInfo, FunctionRegistry
+from relay.emulator.functions import (
+    DEFAULT_CONCURRENCY,
+    DirectInvoke,
+    FunctionInfo,
+    FunctionRegistry,
+)
 from relay.emulator.gateway import (
     IDLE_TIMEOUT,
     MAX_CONNECTION_DURATION,
@@ -129,6 +134,19 @@ class Emulator:
     @property
     def functions(self) -> list[FunctionInfo]:
         return [f.info() for f in self._registry().all()]
+
+    def route(self, name: str, invoke: DirectInvoke | None) -> None:
+        """Hand function `name`'s invocations from every front door to `invoke`, a coroutine
+        function run on the emulator's loop (`relay start --local`: its own local runtime);
+        None runs the function here again."""
+        self._registry().route(name, invoke)
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The environment the emulator gives function `name` (role credentials, endpoints)."""
+        function = self._registry().get(name)
+        if function is None:
+            raise KeyError(f"no function {name!r} in the emulator")
+        return dict(function.config.environment)
 
     @property
     def websocket_apis(self) -> list[WebSocketApi]:

@@ -5,6 +5,10 @@ concurrency, all running through one `LocalRuntime`.
 Concurrency: Lambda starts one execution environment per concurrent invocation. Here each
 function gets at most `concurrency` environments at once; callers above that wait in line
 instead of being throttled, so a burst of 200 callers is served, just queued.
+
+Direct routes: `relay start --local` hands a relayed function's invocations straight to its
+own local runtime (`route`), so the stub and the WebSocket hop are skipped while every front
+door (Invoke, function URLs, API Gateway) still goes through `invoke`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +26,9 @@ if TYPE_CHECKING:
     from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 DEFAULT_CONCURRENCY = 16
+
+#: `route`'s target: (payload, request_id=, client_context=, invoked_function_arn=) -> result.
+DirectInvoke = Callable[..., Awaitable["InvocationResult"]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class FunctionRegistry:
         self.runtime: LocalRuntime | None = None
         self._lock = threading.Lock()
         self._functions: dict[str, Function] = {}
+        self._routes: dict[str, DirectInvoke] = {}
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -150,6 +158,14 @@ class FunctionRegistry:
         with self._lock:
             return list(self._functions.values())
 
+    def route(self, name: str, invoke: DirectInvoke | None) -> None:
+        """Send `name`'s invocations to `invoke` (on the emulator's loop); None: run it here."""
+        with self._lock:
+            if invoke is None:
+                self._routes.pop(name, None)
+            else:
+                self._routes[name] = invoke
+
     async def invoke(
         self,
         function: Function,
@@ -162,6 +178,14 @@ class FunctionRegistry:
         if self.runtime is None:
             raise RuntimeError("the emulator's runtime is not started")
         async with function.slots:
+            direct = self._routes.get(function.name)
+            if direct is not None:
+                return await direct(
+                    payload,
+                    request_id=request_id,
+                    client_context=client_context,
+                    invoked_function_arn=function.arn,
+                )
             return await self.runtime.invoke(
                 function.name,
                 payload,

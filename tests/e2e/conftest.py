@@ -27,8 +27,9 @@ def probe_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def live(probe_app: Path) -> Iterator[dict]:
-    """`relay start --local --stage e2e` on the probe app, connected and ready."""
-    relay = RelayProcess(probe_app, "start", "--local", "--stage", STAGE).start()
+    """`relay start --local --via-stub --stage e2e` on the probe app, connected and ready: the
+    whole relay path (stub, gateway, client), as in AWS."""
+    relay = RelayProcess(probe_app, "start", "--local", "--via-stub", "--stage", STAGE).start()
     try:
         relay.wait_for(connected(probe_app), "the client to connect", timeout=240)
         session = read_session(probe_app)

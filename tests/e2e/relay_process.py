@@ -101,6 +101,8 @@ def connected(app: Path, stage: str = STAGE, *, not_id: str | None = None):
             data = read_session(app, stage)
         except (FileNotFoundError, ValueError):
             return False
+        if data.get("direct") and not_id is None:
+            return True  # direct mode: the emulator calls the runtime, no client connects
         return bool(data.get("connection_id")) and data["connection_id"] != not_id
 
     return check

@@ -33,7 +33,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict
 
 
 def _client(app: Path, *, name: str) -> RelayProcess:
-    return RelayProcess(app, "start", "--local", "--stage", STAGE, name=name).start()
+    return RelayProcess(app, "start", "--local", "--via-stub", "--stage", STAGE, name=name).start()
 
 
 def _invoke(cloud_state: dict, event: dict) -> tuple[dict, str | None, float]:
