@@ -15,10 +15,6 @@ from pathlib import Path
 
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
-#: After a save, wait for this much quiet before re-running, so that an editor's
-#: write-then-rename counts as one save.
-SETTLE_S = 0.05
-
 
 class UsageError(Exception):
     """Bad command-line input; the message says what to do instead."""
@@ -93,12 +89,9 @@ async def _run(config: FunctionConfig, payload: bytes, watch: bool) -> int:
         )
         seen = runtime.reloads[config.name]
         while True:
+            # At once: the runtime reloads only for new content (a save's second event or a
+            # touch is not news), and saves made while a run is going get one run after it.
             seen = await runtime.wait_reload(config.name, seen, timeout=None)
-            while True:  # let a burst of events from one save settle
-                try:
-                    seen = await runtime.wait_reload(config.name, seen, timeout=SETTLE_S)
-                except TimeoutError:
-                    break
             result = await runtime.invoke(config.name, payload)
             _print_result(result, newline=True)
 

@@ -164,6 +164,38 @@ def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
         os.killpg(proc.pid, 0)
 
 
+def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path) -> None:
+    """An editor's save (temp file + rename), then a touch: one run, not one per event."""
+    app = tmp_path / "app.py"
+    app.write_text("def handler(e, c):\n    return 'one'\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b'"one"\n'
+        while b"relay: watching" not in proc.stderr.readline():
+            pass
+        temporary = tmp_path / ".app.py.tmp"
+        temporary.write_text("def handler(e, c):\n    return 'two'\n")
+        os.replace(temporary, app)
+        assert proc.stdout.readline() == b'"two"\n'
+        os.utime(app)  # same content: no run
+        app.write_text("def handler(e, c):\n    return 'six'\n")
+        # a second run for the first save (or one for the touch) would print "two" again
+        assert proc.stdout.readline() == b'"six"\n'
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

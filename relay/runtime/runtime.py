@@ -85,8 +85,8 @@ class LocalRuntime:
         #: bumped on every reload, per function (tests and benchmarks await it)
         self.reloads: dict[str, int] = {}
         self._reload_event: asyncio.Event | None = None
-        #: content digests of the files whose change the dispatch check has already acted on:
-        #: the watcher's later event for the same save must not retire the new environments
+        #: content digests of the files whose change was already acted on (by the dispatch
+        #: check or the watcher): a later event with the same content must not reload again
         self._handled: dict[str, bytes] = {}
 
     # lifecycle --------------------------------------------------------------------
@@ -311,17 +311,18 @@ class LocalRuntime:
             self._watcher.watch(dirs)
 
     def _on_change(self, paths: set[str]) -> None:
-        """A batch from the watcher: reload unless the dispatch check already did for it."""
+        """A batch from the watcher: reload for the files whose content is news.
+
+        A file whose content is the one already reloaded for (by the dispatch check, or by an
+        earlier batch of the same save: editors' write + chmod + rename, a touch) reloads
+        nothing, so `relay run --watch` runs once per save without waiting for quiet.
+        """
         news = set()
         for path in paths:
-            known = self._handled.get(path)
-            if known is None:
+            now = digest(path)
+            if self._handled.get(path) != now:
                 news.add(path)
-            elif digest(path) != known:
-                news.add(path)
-                del self._handled[path]
-            # else: the same content the check reloaded for; the entry stays, as one save can
-            # come in two batches (truncate, then write)
+                self._handled[path] = now
         if news:
             self._reload(news)
 
