@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-setup peers clean
 
 $(BIN)/relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,18 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-bench: setup
+# The peers (serverless-offline, python-lambda-local, SAM where Docker is) go into a cache
+# folder outside the repo ($$RELAY_BENCH_CACHE, default ~/.cache/relay-bench).
+bench-setup: setup
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/peers.py --setup
+
+bench: bench-setup
 	$(BIN)/python bench/run_all.py
+
+# relay and its peers side by side: prints the table, writes docs/bench/peers.{png,json}
+peers: bench-setup
+	$(BIN)/python bench/peers.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .relay

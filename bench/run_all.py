@@ -9,7 +9,9 @@ from pathlib import Path
 
 def main() -> int:
     failed = []
-    for script in sorted(Path(__file__).parent.glob("bench_*.py")):
+    here = Path(__file__).parent
+    # relay against itself first, then relay against its peers (`make bench-setup` installs them)
+    for script in [*sorted(here.glob("bench_*.py")), here / "peers.py"]:
         print(f"\n=== {script.name} ===", flush=True)
         if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
             failed.append(script.name)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,63 +24,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import IConstruct
 
-#: The environment variable relay passes the live configuration in (JSON).
-CONFIG_ENV = "RELAY_LIVE_CONFIG"
+from infra.live_config import CONFIG_ENV, LiveConfig, LiveTargets
+
+__all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in infra/live_config
+
 #: Written into the cloud assembly after synthesis; relay/synth.py completes it.
 RECORD_FILE = "relay-live.json"
 STUB_HANDLER = "stub.handler"
 #: Lambda's maximum; only non-HTTP triggers benefit (API Gateway gives up at 29-30 s).
 INCREASED_TIMEOUT = 900
-
-
-@dataclass(frozen=True)
-class LiveTargets:
-    """Where stubs of a stage connect: the deployed debug stack's outputs, as plain strings."""
-
-    websocket_url: str
-    connections_endpoint: str
-    bucket: str
-    execute_api_arn: str  # arn:<partition>:execute-api:<region>:<account>:<api id>
-    api_stage: str  # the WebSocket API's stage name
-
-    @classmethod
-    def placeholders(cls, stage: str) -> LiveTargets:
-        """Stand-ins the emulator replaces at provisioning (its ports change every run)."""
-        return cls(
-            websocket_url="relay-local:websocket_url",
-            connections_endpoint="relay-local:connections_endpoint",
-            bucket="relay-local-bucket",
-            execute_api_arn="arn:aws:execute-api:us-east-1:123456789012:relaylocal",
-            api_stage=stage,
-        )
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """Everything the Aspect needs, passed from relay to the app's process as JSON."""
-
-    stage: str
-    stub_dir: str
-    targets: LiveTargets
-    increase_timeout: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> LiveConfig:
-        data = json.loads(text)
-        return cls(
-            stage=data["stage"],
-            stub_dir=data["stub_dir"],
-            targets=LiveTargets(**data["targets"]),
-            increase_timeout=bool(data.get("increase_timeout", False)),
-        )
-
-    @classmethod
-    def from_env(cls) -> LiveConfig | None:
-        text = os.environ.get(CONFIG_ENV)
-        return cls.from_json(text) if text else None
 
 
 @dataclass

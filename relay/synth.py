@@ -165,10 +165,13 @@ def _tree_fingerprint(root: Path, digest: Any) -> None:
             digest.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
-def _cache_key(project: Path, command: str, context: dict, env_keys: dict[str, str]) -> str:
+def _cache_key(
+    project: Path, command: str, context: dict, env_keys: dict[str, str], app_files: bool = True
+) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([command, context, env_keys], sort_keys=True).encode())
-    _tree_fingerprint(project, digest)
+    if app_files:
+        _tree_fingerprint(project, digest)
     _tree_fingerprint(_RELAY_ROOT / "infra", digest)  # relay's Aspect and debug stack
     digest.update(Path(__file__).read_bytes())
     stubs = [json.loads(env_keys.get(LIVE_CONFIG_ENV) or "{}").get("stub_dir")]
@@ -206,8 +209,12 @@ def synthesize(
     context: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     validation: bool = True,
+    app_files: bool = True,
 ) -> Assembly:
     """Run the app command into ``out_dir`` (live mode when ``live`` is given), cached.
+
+    ``app_files=False``: the command does not read the app's files (relay's debug stack), so
+    editing the app does not invalidate the cached assembly.
 
     ``validation=False`` skips CDK's built-in CloudFormation validation, measured at ~4.3 s
     of a ~4.8 s synth here; the emulator path uses it, deploys keep it.
@@ -221,7 +228,7 @@ def synthesize(
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
         relevant[key] = ""
     relevant.update(env or {})  # e.g. RELAY_STUB_DIR: a new stub asset means a new assembly
-    key = _cache_key(project, command, full_context, relevant)
+    key = _cache_key(project, command, full_context, relevant, app_files)
     marker = out_dir / CACHE_KEY_FILE
     if marker.is_file() and marker.read_text() == key and (out_dir / "manifest.json").is_file():
         return Assembly(out_dir, cached=True)
@@ -283,7 +290,11 @@ def synthesize_debug(
     env: Mapping[str, str] | None = None,
     validation: bool = True,
 ) -> Assembly:
-    """relay's own debug stack (``python -m infra.debug_app``), with the app's context."""
+    """relay's own debug stack (``python -m infra.debug_app``), with the app's context.
+
+    Cached by relay's own files, the context and the stub, not the app's files: an edited
+    handler re-synthesizes the app only (a first start after an edit saves one jsii run).
+    """
     extra_env = {"RELAY_STUB_DIR": str(stub_dir), **(env or {})}
     pythonpath = os.pathsep.join(p for p in (str(_RELAY_ROOT), os.environ.get("PYTHONPATH")) if p)
     extra_env["PYTHONPATH"] = pythonpath
@@ -295,6 +306,7 @@ def synthesize_debug(
         command=command,
         env=extra_env,
         validation=validation,
+        app_files=False,
     )
 
 

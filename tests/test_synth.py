@@ -167,3 +167,31 @@ def test_an_app_with_its_own_infra_package_goes_live(tmp_path: Path, config: Liv
         if r["Type"] == "AWS::Lambda::Function"
     )
     assert handlers == ["index.handler", "stub.handler"]
+
+
+def test_the_debug_stack_is_not_synthesized_again_for_an_app_edit(
+    project: Path, config: LiveConfig
+) -> None:
+    def debug(stage: str) -> synth.Assembly:
+        return synth.synthesize_debug(
+            project, stage, stub_dir=Path(config.stub_dir),
+            out_dir=project / f".relay/stages/{stage}/cdk.out.debug-test", validation=False,
+            env={"RELAY_CLIENT_PRINCIPAL": "arn:aws:iam::123456789012:user/alice"},
+        )  # fmt: skip
+
+    first = debug("alice")
+    assert first.cached is False
+    handler = project / "functions" / "orders" / "orders.py"
+    original = handler.read_text()
+    handler.write_text(original + "\n# edited\n")
+    try:
+        assert debug("alice").cached is True  # relay's files, the context and the stub only
+    finally:
+        handler.write_text(original)
+    context = project / "cdk.json"
+    text = context.read_text()
+    context.write_text(json.dumps({**json.loads(text), "context": {"team": "blue"}}))
+    try:
+        assert debug("alice").cached is False  # the app's context does count
+    finally:
+        context.write_text(text)

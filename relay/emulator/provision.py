@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ def provision(
 
     ``stub_dir`` defaults to the stub asset (``relay.stub_asset.build_stub_asset()``).
     """
-    from infra.live import LiveConfig, LiveTargets  # loads aws_cdk only for the config type
+    from infra.live_config import LiveConfig, LiveTargets  # CDK-free: no jsii start here
 
     project = Path(project).resolve()
     if stub_dir is None:
@@ -192,23 +193,28 @@ def provision(
     # Only the local developer pair may connect as the stage's client, as on AWS only the
     # developer who ran `relay start` may.
     owner = {"RELAY_CLIENT_PRINCIPAL": local_principal_arn(account)}
-    try:
-        debug = synth.synthesize_debug(
+    placeholders = LiveTargets.placeholders(stage)
+    live = LiveConfig(
+        stage=stage, stub_dir=str(stub_dir), targets=placeholders,
+        increase_timeout=increase_timeout,
+    )  # fmt: skip
+    # The two syntheses are independent processes (each starts its own jsii Node): side by
+    # side a first start takes about as long as the slower one instead of both.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-synth") as pool:
+        debug_synth = pool.submit(
+            synth.synthesize_debug,
             project, stage, stub_dir=Path(stub_dir), out_dir=stage_dir / "cdk.out.debug-local",
             env={**env, **owner}, validation=False,
         )  # fmt: skip
-        placeholders = LiveTargets.placeholders(stage)
-        live = LiveConfig(
-            stage=stage, stub_dir=str(stub_dir), targets=placeholders,
-            increase_timeout=increase_timeout,
-        )  # fmt: skip
-        app = synth.synthesize(
-            project, stage, out_dir=stage_dir / "cdk.out.local", live=live, env=env,
-            validation=False,
-        )  # fmt: skip
-        records = synth.write_functions(project, stage, app)
-    except synth.SynthError as exc:
-        raise ProvisionError(str(exc)) from None
+        try:
+            app = synth.synthesize(
+                project, stage, out_dir=stage_dir / "cdk.out.local", live=live, env=env,
+                validation=False,
+            )  # fmt: skip
+            debug = debug_synth.result()
+            records = synth.write_functions(project, stage, app)
+        except synth.SynthError as exc:
+            raise ProvisionError(str(exc)) from None
     return _Provisioner(emulator, stage, region, account, placeholders).run(debug, app, records)
 
 

@@ -1,0 +1,62 @@
+"""What relay tells the live Aspect (`infra/live.py`), kept free of aws_cdk: importing CDK
+starts a jsii Node process (1-5 s), which `relay start --local` should not pay just to build
+this configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+#: The environment variable relay passes the live configuration in (JSON).
+CONFIG_ENV = "RELAY_LIVE_CONFIG"
+
+
+@dataclass(frozen=True)
+class LiveTargets:
+    """Where stubs of a stage connect: the deployed debug stack's outputs, as plain strings."""
+
+    websocket_url: str
+    connections_endpoint: str
+    bucket: str
+    execute_api_arn: str  # arn:<partition>:execute-api:<region>:<account>:<api id>
+    api_stage: str  # the WebSocket API's stage name
+
+    @classmethod
+    def placeholders(cls, stage: str) -> LiveTargets:
+        """Stand-ins the emulator replaces at provisioning (its ports change every run)."""
+        return cls(
+            websocket_url="relay-local:websocket_url",
+            connections_endpoint="relay-local:connections_endpoint",
+            bucket="relay-local-bucket",
+            execute_api_arn="arn:aws:execute-api:us-east-1:123456789012:relaylocal",
+            api_stage=stage,
+        )
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Everything the Aspect needs, passed from relay to the app's process as JSON."""
+
+    stage: str
+    stub_dir: str
+    targets: LiveTargets
+    increase_timeout: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LiveConfig:
+        data = json.loads(text)
+        return cls(
+            stage=data["stage"],
+            stub_dir=data["stub_dir"],
+            targets=LiveTargets(**data["targets"]),
+            increase_timeout=bool(data.get("increase_timeout", False)),
+        )
+
+    @classmethod
+    def from_env(cls) -> LiveConfig | None:
+        text = os.environ.get(CONFIG_ENV)
+        return cls.from_json(text) if text else None
