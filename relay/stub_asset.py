@@ -2,11 +2,12 @@
 
 Layout (all top-level modules, so ``stub.handler`` and ``connect.handler`` are the handlers)::
 
-    stub.py  connect.py  protocol.py  signing.py  websockets/  RELAY_ASSET
+    stub.py  connect.py  messages.py  signing.py  websockets/  RELAY_ASSET
 
-``protocol.py`` and ``signing.py`` are copied verbatim from ``relay/``; websockets is copied
-from this interpreter's site-packages without its compiled speedups (it falls back to pure
-Python), so the folder runs on any Lambda Python runtime and architecture. boto3 comes from
+``messages.py`` (``relay/link/``) and ``signing.py`` (``relay/client/``) are copied verbatim;
+websockets is copied from this interpreter's site-packages without its compiled speedups
+(it falls back to pure Python), so the folder runs on any Lambda Python runtime and
+architecture. boto3 comes from
 the Lambda runtime. Folders are cached by content hash: an unchanged relay reuses one.
 """
 
@@ -24,8 +25,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 _MODULES = {
     "stub.py": _ROOT / "stub_lambda" / "stub.py",
     "connect.py": _ROOT / "stub_lambda" / "connect.py",
-    "protocol.py": _ROOT / "relay" / "protocol.py",
-    "signing.py": _ROOT / "relay" / "signing.py",
+    "messages.py": _ROOT / "relay" / "link" / "messages.py",
+    "signing.py": _ROOT / "relay" / "client" / "signing.py",
 }
 _PACKAGES = {"websockets": Path(websockets.__file__).resolve().parent}
 _KEEP_SUFFIXES = (".py", ".typed")

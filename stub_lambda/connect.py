@@ -25,10 +25,10 @@ import re
 import time
 from typing import Any
 
-try:  # in the stub asset, protocol.py is a sibling module
-    import protocol
+try:  # in the stub asset, messages.py is a sibling module
+    import messages
 except ModuleNotFoundError:  # in relay's own source tree
-    from relay import protocol  # type: ignore[no-redef]
+    from relay.link import messages  # type: ignore[no-redef]
 
 # Connections live at most 2 h in API Gateway; the TTL only sweeps up missed $disconnects.
 TTL_SECONDS = 3 * 3600
@@ -72,7 +72,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
     role, stage = query.get("role"), query.get("stage")
-    if role not in protocol.ROLES:
+    if role not in messages.ROLES:
         return _reply(400, f"relay: query parameter role must be stub or client, not {role!r}")
     if not isinstance(stage, str) or not STAGE_PATTERN.match(stage):
         return _reply(
@@ -97,7 +97,7 @@ def _connect(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         previous = old.get("connection_id")
         if previous and previous != connection_id:
             table.delete_item(Key=_conn_key(previous))
-            _post(event, previous, protocol.Replaced(stage=stage, by=connection_id))
+            _post(event, previous, messages.Replaced(stage=stage, by=connection_id))
     return _reply(200, "connected")
 
 
@@ -151,18 +151,18 @@ def _disconnect(connection_id: str) -> None:
 
 def _message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
     try:
-        message = protocol.decode(event.get("body") or "")
-    except protocol.ProtocolError as exc:
+        message = messages.decode(event.get("body") or "")
+    except messages.ProtocolError as exc:
         print(f"relay: ignored a message from connection {connection_id}: {exc}")
         return _reply(400, f"relay: {exc}")
-    if isinstance(message, protocol.Hello):
+    if isinstance(message, messages.Hello):
         item = (
             _table().get_item(Key=_client_key(message.stage), ConsistentRead=True).get("Item", {})
         )
         client_id = item.get("connection_id")
         if client_id is not None and float(item.get(TTL_ATTRIBUTE, 0)) < time.time():
             client_id = None  # expired: DynamoDB's TTL sweep may lag by hours
-        welcome = protocol.Welcome(
+        welcome = messages.Welcome(
             stage=message.stage,
             connection_id=connection_id,
             client_id=client_id,
@@ -170,17 +170,17 @@ def _message(event: dict[str, Any], connection_id: str) -> dict[str, Any]:
         )
         _post(event, connection_id, welcome)
         return _reply(200, "welcome")
-    if isinstance(message, protocol.Ping):
+    if isinstance(message, messages.Ping):
         return _reply(200, "pong")  # receiving it was the point: the idle timer restarts
     print(f"relay: ignored a {message.type} message on $default from {connection_id}")
     return _reply(400, f"relay: {message.type} messages are not handled on $default")
 
 
-def _post(event: dict[str, Any], connection_id: str, message: protocol.Message) -> bool:
+def _post(event: dict[str, Any], connection_id: str, message: messages.Message) -> bool:
     """PostToConnection; False when the connection is already gone (410)."""
     client = _management_client(_endpoint(event))
     try:
-        client.post_to_connection(ConnectionId=connection_id, Data=protocol.encode_bytes(message))
+        client.post_to_connection(ConnectionId=connection_id, Data=messages.encode_bytes(message))
     except client.exceptions.GoneException:
         return False
     return True

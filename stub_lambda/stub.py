@@ -16,11 +16,12 @@ import time
 import uuid
 from typing import Any
 
-try:  # in the stub asset, protocol.py and signing.py are sibling modules
-    import protocol
+try:  # in the stub asset, messages.py and signing.py are sibling modules
+    import messages
     import signing
 except ModuleNotFoundError:  # in relay's own source tree
-    from relay import protocol, signing  # type: ignore[no-redef]
+    from relay.client import signing  # type: ignore[no-redef]
+    from relay.link import messages  # type: ignore[no-redef]
 
 #: Neither ack nor result within this long means no relay client is listening.
 NO_CLIENT_AFTER = 3.0
@@ -189,21 +190,21 @@ class _Link:
         self.ws = None
         self.connection_id = None
 
-    def send(self, message: protocol.Message) -> None:
-        parts = protocol.frames(protocol.encode(message))
+    def send(self, message: messages.Message) -> None:
+        parts = messages.frames(messages.encode(message))
         self.ws.send(parts[0] if len(parts) == 1 else parts)
         self.last_traffic = time.monotonic()
 
-    def receive(self, timeout: float) -> protocol.Message | None:
+    def receive(self, timeout: float) -> messages.Message | None:
         """The next valid message, or None on timeout; garbage is logged and skipped."""
         raw = self.ws.recv(timeout=max(timeout, 0.0))
         self.last_traffic = time.monotonic()
         try:
-            message = protocol.decode(raw)
-            if isinstance(message, protocol.Overflow):
+            message = messages.decode(raw)
+            if isinstance(message, messages.Overflow):
                 body = self._boto("s3").get_object(Bucket=message.bucket, Key=message.key)
-                message = protocol.from_overflow(protocol.decode(body["Body"].read()), message)
-        except protocol.ProtocolError as exc:
+                message = messages.from_overflow(messages.decode(body["Body"].read()), message)
+        except messages.ProtocolError as exc:
             print(f"relay: ignored an invalid message: {exc}")
             return None
         return message
@@ -211,7 +212,7 @@ class _Link:
     def hello(self, until: float) -> bool:
         """Learn our own connection id and the stage's client (cold path); False on timeout."""
         nonce = uuid.uuid4().hex
-        self.send(protocol.Hello(role="stub", stage=self.stage, nonce=nonce))
+        self.send(messages.Hello(role="stub", stage=self.stage, nonce=nonce))
         while True:
             remaining = until - time.monotonic()
             if remaining <= 0:
@@ -223,9 +224,9 @@ class _Link:
             except _closed_errors():
                 self.close()
                 self.open(until)
-                self.send(protocol.Hello(role="stub", stage=self.stage, nonce=nonce))
+                self.send(messages.Hello(role="stub", stage=self.stage, nonce=nonce))
                 continue
-            if isinstance(message, protocol.Welcome) and message.nonce == nonce:
+            if isinstance(message, messages.Welcome) and message.nonce == nonce:
                 self.connection_id = message.connection_id
                 self.client_id = message.client_id
                 return True
@@ -234,12 +235,12 @@ class _Link:
 
     # -- one invocation ---------------------------------------------------------------------
 
-    def forward(self, invoke: protocol.Invoke) -> protocol.Result | protocol.Error:
+    def forward(self, invoke: messages.Invoke) -> messages.Result | messages.Error:
         start = time.monotonic()
         deadline = start + (invoke.deadline_ms - _now_ms()) / 1000.0
         last_chance = deadline - DEADLINE_MARGIN_MS / 1000.0
         self.ensure(budget_s=deadline - start, until=_cold_until(last_chance))
-        flight = protocol.InFlight(log=print)
+        flight = messages.InFlight(log=print)
         flight.start(invoke.id)
         posted_to = self._deliver(invoke, last_chance)
         window = time.monotonic()
@@ -278,7 +279,7 @@ class _Link:
                 message = self.receive(min(until, next_ping) - now)
             except TimeoutError:
                 if time.monotonic() >= next_ping:
-                    self.send(protocol.Ping(nonce=invoke.id))
+                    self.send(messages.Ping(nonce=invoke.id))
                     next_ping = time.monotonic() + PING_EVERY
                 continue
             except _closed_errors():
@@ -292,12 +293,12 @@ class _Link:
             if message is None or not flight.accept(message):
                 continue
             window = time.monotonic()  # the client is alive: every answer restarts the clock
-            if isinstance(message, protocol.Log):
+            if isinstance(message, messages.Log):
                 print(message.text, end="" if message.text.endswith("\n") else "\n")
-            elif isinstance(message, (protocol.Result, protocol.Error)):
+            elif isinstance(message, (messages.Result, messages.Error)):
                 return message
 
-    def _deliver(self, invoke: protocol.Invoke, last_chance: float) -> str:
+    def _deliver(self, invoke: messages.Invoke, last_chance: float) -> str:
         """Exactly one PostToConnection when warm; a 410 refreshes the client's id.
 
         Returns the client connection the invocation was posted to.
@@ -308,10 +309,10 @@ class _Link:
             # 3 s a 410 gets before saying there is none.
             self._wait_for_client(None, last_chance)
         invoke = _replace_reply_to(invoke, self.connection_id or "")
-        out = protocol.plan_outbound(
+        out = messages.plan_outbound(
             invoke,
             bucket=os.environ.get("RELAY_BUCKET"),
-            key=protocol.overflow_key(self.stage, invoke.id, "invoke"),
+            key=messages.overflow_key(self.stage, invoke.id, "invoke"),
         )
         if out.upload_key:
             self._boto("s3").put_object(
@@ -380,7 +381,7 @@ def handler(event: Any, context: Any) -> Any:
                 "body": json.dumps({"message": str(exc)}),
             }
         raise
-    if isinstance(answer, protocol.Error):
+    if isinstance(answer, messages.Error):
         if answer.is_timeout:
             # The handler timed out locally: let Lambda itself time this invocation out, so
             # the caller sees Lambda's own words, request id and timestamp.
@@ -389,15 +390,15 @@ def handler(event: Any, context: Any) -> Any:
     return answer.payload  # bytes: the runtime returns them unchanged
 
 
-def build_invoke(event: Any, context: Any) -> protocol.Invoke:
+def build_invoke(event: Any, context: Any) -> messages.Invoke:
     """The invoke message: the event, Lambda's context, environment and role credentials."""
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     credentials = (
-        protocol.Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+        messages.Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
         if key and secret
         else None
     )
-    return protocol.Invoke(
+    return messages.Invoke(
         id=uuid.uuid4().hex,
         reply_to=_link.connection_id or "-",
         stage=_env("RELAY_STAGE"),
@@ -424,7 +425,7 @@ def build_invoke(event: Any, context: Any) -> protocol.Invoke:
     )
 
 
-def _function_error(error: protocol.Error) -> Exception:
+def _function_error(error: messages.Error) -> Exception:
     """An exception the Lambda runtime reports with the original type, message and trace."""
     for module in ("awslambdaric.lambda_runtime_exception", "lambda_runtime_exception"):
         try:
@@ -437,7 +438,7 @@ def _function_error(error: protocol.Error) -> Exception:
     return cls(error.error_message)
 
 
-def _replace_reply_to(invoke: protocol.Invoke, connection_id: str) -> protocol.Invoke:
+def _replace_reply_to(invoke: messages.Invoke, connection_id: str) -> messages.Invoke:
     from dataclasses import replace
 
     return replace(invoke, reply_to=connection_id)

@@ -39,8 +39,8 @@ def _lambda_like_path(tmp_path: Path) -> Path:
 
 
 def test_asset_has_verbatim_modules_and_pure_python_websockets(asset: Path) -> None:
-    assert (asset / "protocol.py").read_bytes() == (ROOT / "relay/protocol.py").read_bytes()
-    assert (asset / "signing.py").read_bytes() == (ROOT / "relay/signing.py").read_bytes()
+    assert (asset / "messages.py").read_bytes() == (ROOT / "relay/link/messages.py").read_bytes()
+    assert (asset / "signing.py").read_bytes() == (ROOT / "relay/client/signing.py").read_bytes()
     assert (asset / "stub.py").read_bytes() == (ROOT / "stub_lambda/stub.py").read_bytes()
     assert (asset / "connect.py").read_bytes() == (ROOT / "stub_lambda/connect.py").read_bytes()
     assert (asset / "websockets/sync/client.py").is_file()
@@ -60,11 +60,11 @@ def test_asset_is_cached_by_content(tmp_path: Path) -> None:
 def test_asset_imports_in_a_clean_interpreter(asset: Path, tmp_path: Path) -> None:
     runtime = _lambda_like_path(tmp_path)
     code = (
-        "import sys, stub, connect, protocol, signing, websockets.sync.client as c\n"
+        "import sys, stub, connect, messages, signing, websockets.sync.client as c\n"
         "import websockets.frames\n"
         "assert websockets.sync.client.__file__.startswith(sys.argv[1]), c.__file__\n"
         "assert 'relay' not in sys.modules\n"
-        "print(stub.handler.__module__, connect.handler.__module__, protocol.VERSION)\n"
+        "print(stub.handler.__module__, connect.handler.__module__, messages.VERSION)\n"
     )
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
     done = subprocess.run(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from relay import protocol
+from relay.link import messages
 from stub_lambda import connect
 
 OWNER = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Developer_0a1b/alice@example.com"
@@ -50,7 +50,7 @@ def _connect(connection_id: str, role: str, stage: str, user_arn: str = OWNER) -
 
 
 def _hello(connection_id: str, role: str, stage: str, nonce: str = "n-1") -> dict[str, Any]:
-    body = protocol.encode(protocol.Hello(role=role, stage=stage, nonce=nonce))
+    body = messages.encode(messages.Hello(role=role, stage=stage, nonce=nonce))
     return connect.handler(_event("$default", connection_id, body=body))
 
 
@@ -156,7 +156,7 @@ def test_garbage_on_default_is_rejected_and_handler_keeps_serving(
     assert "ignored a message from connection stub-1" in capsys.readouterr().out
     reply = connect.handler(_event("$default", "stub-1", body='{"v": 9, "type": "hello"}'))
     assert "upgrade relay" in json.loads(reply["body"])["message"]
-    ping = connect.handler(_event("$default", "c", body=protocol.encode(protocol.Ping("n"))))
+    ping = connect.handler(_event("$default", "c", body=messages.encode(messages.Ping("n"))))
     assert ping["statusCode"] == 200
     _connect("client-1", "client", "alice")
     _hello("stub-1", "stub", "alice")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from relay.signing import ConnectionGone, ConnectionsApiError
+from relay.client.signing import ConnectionGone, ConnectionsApiError
 
 __all__ = ["AsyncConnectionsApi", "ConnectionGone", "ConnectionsApiError"]
 

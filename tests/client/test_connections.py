@@ -11,9 +11,10 @@ import pytest
 from botocore.credentials import Credentials
 from websockets.sync.client import connect
 
-from relay import protocol, signing
-from relay.connections import AsyncConnectionsApi
+from relay.client import signing
+from relay.client.connections import AsyncConnectionsApi
 from relay.emulator import Emulator
+from relay.link import messages
 
 REGION = "us-east-1"
 
@@ -49,8 +50,8 @@ def test_signed_handshake_and_sync_posts(gateway: tuple[Emulator, Any]) -> None:
         connection_id = _own_id(emu, api)
         poster = signing.ConnectionsApi(api.connections_endpoint, _credentials(emu), REGION)
         for n in range(3):  # the kept-alive connection is reused
-            poster.post(connection_id, protocol.encode_bytes(protocol.Ack(f"i{n}")))
-            assert protocol.decode(ws.recv(timeout=10)) == protocol.Ack(f"i{n}")
+            poster.post(connection_id, messages.encode_bytes(messages.Ack(f"i{n}")))
+            assert messages.decode(ws.recv(timeout=10)) == messages.Ack(f"i{n}")
         with pytest.raises(signing.ConnectionGone):
             poster.post("no-such-connection", b"{}")
         wrong = Credentials(emu.credentials.access_key, "wrong-secret", None)

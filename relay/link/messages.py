@@ -1,10 +1,11 @@
 """Messages between the stub (in AWS) and the relay client (on the laptop).
 
 Sans-I/O and stdlib only: this file is copied verbatim into the stub asset, where it is
-imported as the top-level module ``protocol``. Both ends encode with :func:`encode`, decode
-with :func:`decode` (which validates every field and raises :class:`ProtocolError` for
-anything else), decide inline vs S3 overflow with :func:`plan_outbound`, and track the
-invocations they are waiting for with :class:`InFlight`.
+imported as the top-level module ``messages``; it must import on every Python runtime
+Lambda supports (3.9+: no ``X | Y`` evaluated at import). Both ends encode with
+:func:`encode`, decode with :func:`decode` (which validates every field and raises
+:class:`ProtocolError` for anything else), decide inline vs S3 overflow with
+:func:`plan_outbound`, and track the invocations they are waiting for with :class:`InFlight`.
 
 Wire format: one JSON object per WebSocket message, ``{"v": 1, "type": ..., ...}``.
 Payloads (events, results, Lambda error JSON) travel as text when they are UTF-8 (the usual
@@ -20,7 +21,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Union
 
 VERSION = 1
 # API Gateway WebSocket caps a message at 128 KB; leave room for the envelope and base64.
@@ -32,7 +33,7 @@ FRAME_LIMIT = 32 * 1024
 MAX_PAYLOAD = 6 * 1024 * 1024 + 1024 * 1024
 
 _MAX_ID = 512
-logger = logging.getLogger("relay.protocol")
+logger = logging.getLogger("relay.link")
 
 
 class ProtocolError(ValueError):
@@ -197,13 +198,13 @@ class Overflow:
     type = "overflow"
 
 
-Message = Hello | Welcome | Invoke | Ack | Result | Error | Log | Replaced | Ping | Pong | Overflow
+Message = Union[Hello, Welcome, Invoke, Ack, Result, Error, Log, Replaced, Ping, Pong, Overflow]  # noqa: UP007
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.type: cls
     for cls in (Hello, Welcome, Invoke, Ack, Result, Error, Log, Replaced, Ping, Pong, Overflow)
 }
 # Messages that answer an invocation in flight (by its id).
-Answer = Ack | Result | Error | Log
+Answer = Union[Ack, Result, Error, Log]  # noqa: UP007
 ROLES = ("stub", "client")
 
 

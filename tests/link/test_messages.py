@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay import protocol as p
+from relay.link import messages as p
 
 ids = st.text(min_size=1, max_size=40)
 text = st.text(max_size=60)
