@@ -95,6 +95,10 @@ class Invoke:
     trace_id: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     credentials: Credentials | None = field(default=None, repr=False)
+    # Set when the stub posts this invocation again after a post that was delivered: the
+    # client connection that got it first. A client that never had that connection (it is
+    # a restarted ``relay start``) answers with an error instead of running it a second time.
+    first_to: str | None = None
     type = "invoke"
 
 
@@ -309,7 +313,7 @@ def _check(kind: str, name: str, annotation: str, value: Any, encoding: Any) -> 
     if base == "str":
         if not isinstance(value, str):
             raise ProtocolError(f"{where} must be a string, not {_kind_of(value)}")
-        if name in ("id", "reply_to", "connection_id", "client_id") and not (
+        if name in ("id", "reply_to", "connection_id", "client_id", "first_to") and not (
             0 < len(value) <= _MAX_ID
         ):
             raise ProtocolError(f"{where} must be 1..{_MAX_ID} characters long")

@@ -52,6 +52,7 @@ MESSAGES = {
         trace_id=maybe_text,
         environment=st.dictionaries(text, text, max_size=5),
         credentials=st.none() | credentials,
+        first_to=st.none() | ids,
     ),
     "ack": st.builds(p.Ack, ids),
     "result": st.builds(p.Result, ids, payloads, durations),
