@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +35,13 @@ class FunctionConfigs:
     def __init__(
         self,
         stage: str,
-        functions: Mapping[str, FunctionConfig],
+        functions: dict[str, FunctionConfig],
         configure: Callable[[FunctionConfig], None],
         local_credentials: Callable[[], messages.Credentials] | None = None,
     ) -> None:
         """``local_credentials``: the developer's own credentials replace the role's."""
         self.stage = stage
-        self.functions = dict(functions)
+        self.functions = functions  # shared with the client: `relay start` may update it
         self._configure = configure
         self._local_credentials = local_credentials
         self._configured: dict[str, _Configured] = {}
