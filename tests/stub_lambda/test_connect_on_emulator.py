@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from relay import client as relay_client
+from relay.client.signing import handshake_headers, with_query
 from relay.emulator import Credentials, Emulator
 from relay.runtime import FunctionConfig, LocalRuntime
-from relay.signing import handshake_headers, with_query
 from relay.stub_asset import build_stub_asset
 from stub_lambda import connect
 
