@@ -86,7 +86,7 @@ class RelayClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         configs = FunctionConfigs(
             stage,
-            functions,
+            self.functions,
             runtime.configure,
             self._developer_credentials if local_credentials else None,
         )
