@@ -12,25 +12,57 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from relay.debug.options import ENV_VAR
 from relay.debug.presence import PresenceWatcher
 
 _NOTICE_AFTER = 5.0  # seconds of waiting before telling the user why the invocation waits
+_ADAPTER_SESSION_LIMIT = 10.0  # seconds to wait out the adapter's own session (see settle)
+
+
+def _debugpy_configured() -> bool:
+    import debugpy
+
+    return debugpy.is_client_connected()
 
 
 class InvocationGate:
     """Decides, before each invocation, whether to wait for the debugger."""
 
-    def __init__(self, watcher: PresenceWatcher | None, *, wait_for_debugger: bool) -> None:
+    def __init__(
+        self,
+        watcher: PresenceWatcher | None,
+        *,
+        wait_for_debugger: bool,
+        configured: Callable[[], bool] = _debugpy_configured,
+    ) -> None:
         self.watcher = watcher
         self.wait_for_debugger = wait_for_debugger
+        #: True once a client has configured this worker's session (breakpoints are set)
+        self.configured = configured
 
-    @staticmethod
-    def configured() -> bool:
-        import debugpy
+    def settle(self, limit: float = _ADAPTER_SESSION_LIMIT) -> None:
+        """Wait out the session debugpy's adapter opens by itself with this worker.
 
-        return debugpy.is_client_connected()
+        A worker that connects while no debugger is attached to relay is released by the
+        adapter itself (initialize, attach, configurationDone, then disconnect), and until the
+        worker has processed that disconnect debugpy reports a configured client. Trusted, it
+        let a held invocation (--wait-for-debugger) run past the breakpoints of the debugger
+        that attached next. No client can have configured us while none is attached to relay,
+        so until one is, a configured session is the adapter's and is waited out.
+        """
+        deadline = time.monotonic() + limit
+        while self.configured() and not self._attached():
+            if time.monotonic() > deadline:
+                print(
+                    f"relay: worker {os.getpid()}: debugpy still reports a configured session "
+                    "although no debugger is attached to relay; breakpoints may be missed",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
+            self._pause()
 
     def _client_expected(self) -> bool:
         return self.wait_for_debugger or (self.watcher is not None and self.watcher.attached)
@@ -55,15 +87,18 @@ class InvocationGate:
                     file=sys.stderr,
                     flush=True,
                 )
-            if self.watcher is not None:
-                with self.watcher.changed:
-                    # The session's configuration has no wake-up we can wait on; poll it.
-                    self.watcher.changed.wait(0.02)
-            else:
-                time.sleep(0.02)
+            self._pause()
 
     def _attached(self) -> bool:
         return self.watcher is not None and self.watcher.attached
+
+    def _pause(self) -> None:
+        if self.watcher is not None:
+            with self.watcher.changed:
+                # The session's configuration has no wake-up we can wait on; poll it.
+                self.watcher.changed.wait(0.02)
+        else:
+            time.sleep(0.02)
 
 
 def parse(value: str) -> tuple[tuple[str, int] | None, bool]:
@@ -100,7 +135,9 @@ def before_run() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    install(InvocationGate(watcher, wait_for_debugger=wait_for_debugger))
+    gate = InvocationGate(watcher, wait_for_debugger=wait_for_debugger)
+    gate.settle()
+    install(gate)
 
 
 def install(gate: InvocationGate) -> None:
