@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: setup demo test lint bench bench-setup peers clean
+.PHONY: setup demo test soak lint bench bench-setup peers clean
 
 $(BIN)/relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The suite SOAK_RUNS times in a row beside one busy process per core; stops at the first
+# failure (each run's output in .relay/soak/). Takes SOAK_RUNS times a loaded suite run.
+SOAK_RUNS ?= 10
+soak: setup
+	$(BIN)/python bench/soak.py --runs $(SOAK_RUNS)
 
 # The peers (serverless-offline, python-lambda-local, SAM where Docker is) go into a cache
 # folder outside the repo ($$RELAY_BENCH_CACHE, default ~/.cache/relay-bench).
