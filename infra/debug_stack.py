@@ -228,19 +228,24 @@ class RolePath:
             node.add_property_override("Path", self.path)  # custom resource providers' roles
 
 
+_LAPTOP_SETTINGS = frozenset({"redact"})
+
+
 def customize_from_context(settings: dict[str, object] | None) -> Customize | None:
     """Build a customize hook from the ``relay`` key of ``cdk.json`` context.
 
     ``{"tags": {"team": "x"}, "permissionsBoundary": "name-or-arn", "rolePath": "/dev/"}``
     lets an enterprise apply its rules with no code.
     """
+    # "redact" belongs to the laptop side (relay.record.redact), not to the debug stack
+    settings = {k: v for k, v in (settings or {}).items() if k not in _LAPTOP_SETTINGS}
     if not settings:
         return None
     unknown = set(settings) - {"tags", "permissionsBoundary", "rolePath"}
     if unknown:
         raise ValueError(
             f"unknown relay settings in cdk.json context: {sorted(unknown)}; "
-            "known: tags, permissionsBoundary, rolePath"
+            "known: tags, permissionsBoundary, rolePath, redact"
         )
 
     def apply(stack: cdk.Stack) -> None:

@@ -109,6 +109,16 @@ def start(
             "emulator calls the local runtime directly).",
         ),
     ] = False,
+    record: Annotated[
+        bool,
+        typer.Option("--record/--no-record", help="Record invocations for relay replay."),
+    ] = True,
+    console: Annotated[
+        bool, typer.Option("--console/--no-console", help="Serve the local web console.")
+    ] = True,
+    console_port: Annotated[
+        int, typer.Option("--console-port", help="Web console port (0: a free one).")
+    ] = 0,
 ) -> None:
     """Go live: stub the app's functions and serve their invocations here."""
     from relay.start import start_command
@@ -126,6 +136,9 @@ def start(
             wait_for_debugger=wait_for_debugger,
             demo=demo,
             via_stub=via_stub,
+            record=record,
+            console=console,
+            console_port=console_port,
         )
     )
 
@@ -165,6 +178,56 @@ def invoke(
     raise typer.Exit(
         invoke_command(
             function=function, event=event, stage=_stage(stage, project), project=project
+        )
+    )
+
+
+@app.command()
+def events(
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+    function: Annotated[
+        str | None, typer.Option("--function", "-f", help="Only this function (name or path).")
+    ] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only failed invocations.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Show the newest N (0: all).")] = 50,
+) -> None:
+    """List the stage's recorded invocations (newest last)."""
+    from relay.record.listing import events_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        events_command(
+            project=project,
+            stage=_stage(stage, project),
+            function=function,
+            errors=errors,
+            limit=limit,
+        )
+    )
+
+
+@app.command()
+def replay(
+    record_id: Annotated[str, typer.Argument(help="Recording id (relay events), or last.")],
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Replay again on every save.")] = False,
+    as_test: Annotated[
+        Path | None, typer.Option("--as-test", help="Write a pytest case to this file instead.")
+    ] = None,
+) -> None:
+    """Re-run a recorded invocation locally (no cloud), or turn it into a pytest case."""
+    from relay.record.replay import replay_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        replay_command(
+            project=project,
+            stage=_stage(stage, project),
+            record_id=record_id,
+            watch=watch,
+            as_test=as_test,
         )
     )
 

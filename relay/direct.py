@@ -11,13 +11,11 @@ the relay client. `relay start --local --via-stub` keeps the full path.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-from relay.client import InvocationEvent
+from relay.invocations import InvocationEvent, context_of, finished
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 log = logging.getLogger("relay.direct")
@@ -50,10 +48,13 @@ class DirectInvoker:
         runtime: LocalRuntime,
         config: FunctionConfig,
         on_event: Callable[[InvocationEvent], None] | None = None,
+        function_path: str = "",
     ) -> None:
         self.runtime = runtime
         self.name = config.name
         self.on_event = on_event
+        self.config = config
+        self.function_path = function_path
         runtime.configure(config)
 
     async def __call__(
@@ -73,20 +74,13 @@ class DirectInvoker:
             client_context=client_context,
             invoked_function_arn=invoked_function_arn,
         )
-        if result.function_error:
-            error = _error_fields(result.payload)
-            self._emit(
-                InvocationEvent(
-                    self.name, request_id, request_id, "error", result.duration_ms,
-                    error.get("errorType"), error.get("errorMessage"), result.logs,
-                )
-            )  # fmt: skip
-        else:
-            self._emit(
-                InvocationEvent(
-                    self.name, request_id, request_id, "ok", result.duration_ms, logs=result.logs
-                )
-            )
+        context = context_of(
+            self.config,
+            function_path=self.function_path,
+            invoked_function_arn=invoked_function_arn,
+            client_context=client_context,
+        )
+        self._emit(finished(context, request_id, request_id, payload, result, source="direct"))
         return result
 
     def _emit(self, event: InvocationEvent) -> None:
@@ -95,11 +89,3 @@ class DirectInvoker:
                 self.on_event(event)
             except Exception:  # a broken display must not fail the invocation
                 log.exception("relay: the on_event callback failed")
-
-
-def _error_fields(payload: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}

@@ -36,6 +36,9 @@ class StartOptions:
     wait_for_debugger: bool = False
     demo: bool = False
     via_stub: bool = False  # --local: the stub + WebSocket path instead of direct mode
+    record: bool = True
+    console: bool = True
+    console_port: int = 0
 
 
 @dataclass
@@ -254,9 +257,17 @@ def _session(
 
 async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget, debug: Any) -> int:
     from relay.client import RelayClient
+    from relay.observers import ObserverError, open_observers
     from relay.runtime import LocalRuntime
 
     view.name_functions({f.function_name: f.path for f in target.functions})
+    try:
+        observers = await open_observers(
+            project=options.project, stage=options.stage, view=view, record=options.record
+        )
+    except ObserverError as exc:
+        view.error(str(exc))
+        return 2
     runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
     await runtime.start()
     ready = asyncio.Event()
@@ -278,7 +289,7 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         s3_endpoint=target.s3_endpoint,
         runtime=runtime,
         functions={f.function_name: f.config for f in target.functions},
-        on_event=view.event,
+        on_event=observers.feed.publish,
         on_connected=on_connected,
         local_credentials=options.local_credentials,
     )
@@ -310,6 +321,7 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         for task in side_tasks:
             task.cancel()
         await runtime.close()
+        await observers.close()
         if target.mode == "local" and target.cleanup:
             # The emulator dies with this process: a session file would point nowhere.
             sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
@@ -345,6 +357,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.emulator import LOCAL_CREDENTIALS, Emulator
     from relay.emulator.command import remove_own_state, write_state
     from relay.emulator.provision import ProvisionError, provision
+    from relay.observers import ObserverError, open_observers
     from relay.runtime import LocalRuntime
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
@@ -378,6 +391,13 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         # After the cloud side is up: a debugger follows the handlers' workers only.
         debug = _enable_debug(options, view) if options.debug else None
         view.name_functions({f.function_name: f.path for f in target.functions})
+        try:
+            observers = await open_observers(
+                project=options.project, stage=options.stage, view=view, record=options.record
+            )
+        except ObserverError as exc:
+            view.error(str(exc))
+            return 2
         runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
         await runtime.start()
         credentials = (
@@ -391,7 +411,8 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                 emulator.environment(fn.function_name),
                 local_credentials=credentials,
             )
-            emulator.route(fn.function_name, DirectInvoker(runtime, config, view.event))
+            invoker = DirectInvoker(runtime, config, observers.feed.publish, function_path=fn.path)
+            emulator.route(fn.function_name, invoker)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -413,6 +434,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             for fn in target.functions:
                 emulator.route(fn.function_name, None)
             await runtime.close()
+            await observers.close()
             sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
             remove_own_state(state)
 

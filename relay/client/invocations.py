@@ -14,11 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from relay.client.functions import FunctionConfigs
 from relay.client.posting import Poster
+from relay.invocations import InvocationContext, InvocationEvent
 from relay.link import messages
-from relay.runtime import InvocationResult, LocalRuntime
+from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 log = logging.getLogger("relay.client")
 
@@ -33,20 +35,6 @@ KEEP_ANSWERS = 60.0
 DEADLINE_MARGIN_MS = 400
 
 
-@dataclass(frozen=True)
-class InvocationEvent:
-    """What the live display shows; ``status`` is running, ok, error or relay-error."""
-
-    function: str
-    request_id: str
-    invocation_id: str
-    status: str
-    duration_ms: float | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    logs: str = ""
-
-
 @dataclass
 class _Invocation:
     invoke: messages.Invoke
@@ -55,6 +43,7 @@ class _Invocation:
     task: asyncio.Task[None] | None = None
     done_at: float | None = None
     ack_timer: asyncio.TimerHandle | None = None
+    config: FunctionConfig | None = None
 
 
 class Invocations:
@@ -113,7 +102,7 @@ class Invocations:
         self._emit(InvocationEvent(invoke.function_name, invoke.request_id, invoke.id, "running"))
         try:
             try:
-                config = self.configs.config_for(invoke)
+                config = state.config = self.configs.config_for(invoke)
             except LookupError as exc:
                 self._relay_error(state, "Relay.FunctionNotFound", str(exc))
                 await self._post_answer(state)
@@ -183,6 +172,7 @@ class Invocations:
                     error.error_type,
                     error.error_message,
                     result.logs,
+                    **_recorded(state, result),
                 )
             )
         else:
@@ -195,6 +185,7 @@ class Invocations:
                     "ok",
                     result.duration_ms,
                     logs=result.logs,
+                    **_recorded(state, result),
                 )
             )
 
@@ -254,3 +245,30 @@ def relay_error(invoke: messages.Invoke, error_type: str, message: str) -> messa
         "stackTrace": [],
     }
     return messages.Error(invoke.id, json.dumps(document).encode())
+
+
+def _recorded(state: _Invocation, result: InvocationResult) -> dict[str, Any]:
+    """What the observers of a finished invocation get beyond its status (no secrets)."""
+    invoke, config = state.invoke, state.config
+    context = InvocationContext(
+        function_name=invoke.function_name,
+        function_version=invoke.function_version,
+        invoked_function_arn=invoke.invoked_function_arn,
+        memory_mb=invoke.memory_mb,
+        timeout_s=config.timeout if config else 3.0,
+        region=invoke.region,
+        log_group=invoke.log_group,
+        log_stream=invoke.log_stream,
+        client_context=invoke.client_context,
+        cognito_identity=invoke.cognito_identity,
+        function_path=invoke.function_path,
+        handler=config.handler if config else invoke.handler,
+        code_dir=str(config.code_dir) if config else "",
+        layers=tuple(str(p) for p in config.layers) if config else (),
+    )
+    return {
+        "context": context,
+        "payload": invoke.payload,
+        "result": result.payload,
+        "cold": result.init_duration_ms is not None,
+    }

@@ -1,0 +1,56 @@
+"""The recorder: an :class:`~relay.invocations.InvocationFeed` subscriber that writes each
+finished live invocation to the stage's :class:`~relay.record.store.EventStore`.
+
+Writes happen on one background thread, in order, so the event loop serving invocations
+never waits for a disk; a failed write is logged once and the invocation is unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from relay.invocations import InvocationEvent
+from relay.record.recording import to_record
+from relay.record.store import EventStore
+
+log = logging.getLogger("relay.record")
+
+#: Replays are run from recordings already; recording them again would only add noise.
+_NOT_RECORDED = frozenset({"replay"})
+
+
+class Recorder:
+    def __init__(self, store: EventStore, stage: str, redact_paths: list[str]) -> None:
+        self.store = store
+        self.stage = stage
+        self.redact_paths = list(redact_paths)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-record")
+        self._warned = False
+
+    @classmethod
+    def for_stage(cls, project: Path, stage: str, redact_paths: list[str]) -> Recorder:
+        from relay.record.store import events_dir
+
+        return cls(EventStore(events_dir(project, stage)), stage, redact_paths)
+
+    def __call__(self, event: InvocationEvent) -> None:
+        if not event.finished or event.payload is None or event.source in _NOT_RECORDED:
+            return
+        self._writer.submit(self._write, event)
+
+    def _write(self, event: InvocationEvent) -> None:
+        try:
+            self.store.add(to_record(event, self.stage, self.redact_paths))
+        except Exception as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("relay: could not record invocations in %s: %s", self.store.folder, exc)
+
+    def flush(self) -> None:
+        """Wait until every submitted recording is on disk (tests, shutdown)."""
+        self._writer.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)

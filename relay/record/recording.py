@@ -1,0 +1,90 @@
+"""An :class:`~relay.invocations.InvocationEvent` as a recording (a JSON document), and back
+into what a replay needs. Masking happens here, before anything reaches the disk."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from relay.invocations import InvocationEvent
+from relay.record.redact import redact
+from relay.record.triggers import guess_trigger
+
+_FUNCTION_KEYS = ("handler", "code_dir", "layers", "function_path")
+
+
+def decode_payload(data: bytes | None) -> tuple[Any, str | None]:
+    """(JSON value, None) when the bytes are JSON, else (None, the bytes as text/base64)."""
+    if data is None:
+        return None, None
+    try:
+        return json.loads(data), None
+    except ValueError:
+        try:
+            return None, data.decode()
+        except UnicodeDecodeError:
+            return None, "base64:" + base64.b64encode(data).decode()
+
+
+def record_id(event: InvocationEvent) -> str:
+    """The recording's short id, known to every subscriber without asking the recorder."""
+    return hashlib.sha256(event.invocation_id.encode()).hexdigest()[:8]
+
+
+def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> dict[str, Any]:
+    """The document stored for one finished invocation (event, context, result; no secrets)."""
+    payload, payload_text = decode_payload(event.payload)
+    result, result_text = decode_payload(event.result)
+    payload, masked = redact(payload, redact_paths)
+    result, masked_result = redact(result, redact_paths)
+    context = asdict(event.context) if event.context else {"function_name": event.function}
+    function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
+    function["layers"] = list(function["layers"] or [])
+    trigger = context.pop("trigger", None) or guess_trigger(payload)
+    record: dict[str, Any] = {
+        "id": record_id(event),
+        "format": 1,
+        "at": round(event.at, 3),
+        "time": datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds"),
+        "stage": stage,
+        "source": event.source,
+        "function": {"name": event.function, **function},
+        "trigger": trigger,
+        "request_id": event.request_id,
+        "context": context,
+        "status": event.status,
+        "duration_ms": event.duration_ms,
+        "cold": event.cold,
+        "event": payload,
+        "result": result,
+        "logs": event.logs,
+        "redacted": masked + [f"result.{p}" for p in masked_result],
+    }
+    if payload_text is not None:
+        record["event_text"] = payload_text
+    if result_text is not None:
+        record["result_text"] = result_text
+    if event.status == "error":
+        record["error"] = {"type": event.error_type, "message": event.error_message}
+    if event.cloud_result is not None:
+        cloud, cloud_text = decode_payload(event.cloud_result)
+        record["cloud"] = {
+            "status": "error" if event.cloud_error else "ok",
+            "result": redact(cloud, [])[0],
+            **({"result_text": cloud_text} if cloud_text is not None else {}),
+        }
+    return record
+
+
+def event_bytes(record: dict[str, Any]) -> bytes:
+    """The recorded event as the payload bytes a replay sends."""
+    text = record.get("event_text")
+    if text is not None:
+        if text.startswith("base64:"):
+            return base64.b64decode(text[7:])
+        return text.encode()
+    return json.dumps(record.get("event")).encode()
