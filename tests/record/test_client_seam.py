@@ -7,9 +7,9 @@ import json
 
 from relay.record.recording import to_record
 from relay.runtime import LocalRuntime
-from tests.test_client import Stage, invoke, run, running_client
-from tests.test_client import runtime as runtime
-from tests.test_client import stage as stage
+from tests.client.test_client import Stage, invoke, run, running_client
+from tests.client.test_client import runtime as runtime
+from tests.client.test_client import stage as stage
 
 
 def test_relayed_invocation_carries_event_context_and_result_but_no_secrets(
