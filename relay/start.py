@@ -361,7 +361,14 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.runtime import LocalRuntime
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    async with Emulator() as emulator:
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = None
+        if not options.debug:
+            # Spare workers are generic processes: they start (and import the runtime client)
+            # while the app is synthesized, so the first invocation finds one warm. Under
+            # --debug they must start after debugpy is listening, i.e. after the cloud side.
+            runtime = await stack.enter_async_context(LocalRuntime(watch=True, on_log=view.log))
+        emulator = await stack.enter_async_context(Emulator())
         with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
             try:
                 provisioned = await asyncio.to_thread(
@@ -377,6 +384,10 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         for warning in getattr(provisioned, "warnings", []):
             view.warn(warning)
         state = write_state(options.project, options.stage, emulator, provisioned)
+        stack.callback(remove_own_state, state)
+        stack.callback(
+            sessions.session_path(options.project, options.stage).unlink, missing_ok=True
+        )
         target = LiveTarget(
             mode="local",
             region=emulator.region,
@@ -388,8 +399,12 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             credentials=LOCAL_CREDENTIALS,
             not_relayed=list(getattr(provisioned, "not_relayed", [])),
         )
-        # After the cloud side is up: a debugger follows the handlers' workers only.
-        debug = _enable_debug(options, view) if options.debug else None
+        if runtime is None:
+            # After the cloud side is up: a debugger follows the handlers' workers only.
+            debug = _enable_debug(options, view)
+            runtime = await stack.enter_async_context(
+                LocalRuntime(watch=True, on_log=view.log, debug=debug)
+            )
         view.name_functions({f.function_name: f.path for f in target.functions})
         try:
             observers = await open_observers(
@@ -398,8 +413,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         except ObserverError as exc:
             view.error(str(exc))
             return 2
-        runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
-        await runtime.start()
+        stack.push_async_callback(observers.close)
         credentials = (
             (LOCAL_CREDENTIALS.access_key, LOCAL_CREDENTIALS.secret_key)
             if options.local_credentials
@@ -407,36 +421,24 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         )
         for fn in target.functions:
             config = direct_config(
-                fn.config,
-                emulator.environment(fn.function_name),
-                local_credentials=credentials,
+                fn.config, emulator.environment(fn.function_name), local_credentials=credentials
             )
             invoker = DirectInvoker(runtime, config, observers.feed.publish, function_path=fn.path)
             emulator.route(fn.function_name, invoker)
+            stack.callback(emulator.route, fn.function_name, None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        side_tasks: list[asyncio.Task[None]] = []
-        try:
-            sessions.save(options.project, _session(options, target, None, direct=True))
-            view.ready(options.stage, target.mode, target.functions, target.not_relayed)
-            if options.demo:
-                ready = asyncio.Event()
-                ready.set()
-                side_tasks.append(asyncio.create_task(_demo(ready, target, view)))
-            await stop.wait()
-            return 0
-        finally:
-            for task in side_tasks:
-                task.cancel()
-            for fn in target.functions:
-                emulator.route(fn.function_name, None)
-            await runtime.close()
-            await observers.close()
-            sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
-            remove_own_state(state)
+        sessions.save(options.project, _session(options, target, None, direct=True))
+        view.ready(options.stage, target.mode, target.functions, target.not_relayed)
+        if options.demo:
+            ready = asyncio.Event()
+            ready.set()
+            stack.callback(asyncio.create_task(_demo(ready, target, view)).cancel)
+        await stop.wait()
+        return 0
 
 
 async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:
