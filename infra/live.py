@@ -28,6 +28,8 @@ from infra.live_config import CONFIG_ENV, LiveConfig, LiveTargets
 
 __all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in infra/live_config
 
+from infra import live_fit
+
 #: Written into the cloud assembly after synthesis; relay/synth.py completes it.
 RECORD_FILE = "relay-live.json"
 STUB_HANDLER = "stub.handler"
@@ -51,6 +53,7 @@ class FunctionRecord:
     memory: int = 128
     layers: list[str] = field(default_factory=list)  # logical ids of LayerVersions
     added_environment: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def relay_environment(config: LiveConfig, path: str, handler: str) -> dict[str, str]:
@@ -61,6 +64,7 @@ def relay_environment(config: LiveConfig, path: str, handler: str) -> dict[str, 
         "RELAY_WS_URL": t.websocket_url,
         "RELAY_CONNECTIONS_ENDPOINT": t.connections_endpoint,
         "RELAY_BUCKET": t.bucket,
+        "RELAY_REGION": t.region,
         "RELAY_FUNCTION_PATH": path,
         "RELAY_ORIGINAL_HANDLER": handler,
     }
@@ -118,6 +122,9 @@ class LiveAspect:
         self.layers: dict[str, str] = {}  # "<stack>/<logical id>" -> source dir
         self._stub_assets: dict[str, s3_assets.Asset] = {}
         self._seen: set[str] = set()
+        self._indexes: dict[str, live_fit.StackIndex] = {}
+        self._relayed: set[str] = set()
+        self._pending_versions: dict[str, list[lambda_.Version | lambda_.Alias]] = {}
 
     def visit(self, node: IConstruct) -> None:
         if node.node.path in self._seen:
@@ -133,7 +140,19 @@ class LiveAspect:
                 )
         elif isinstance(node, lambda_.Function):
             self._seen.add(node.node.path)
-            self.functions.append(self._swap(node))
+            record = self._swap(node)
+            self.functions.append(record)
+            if record.relayed:
+                self._relayed.add(node.node.path)
+                for version in self._pending_versions.pop(node.node.path, []):
+                    live_fit.no_async_retries(version)
+        elif isinstance(node, (lambda_.Version, lambda_.Alias)):
+            self._seen.add(node.node.path)
+            owner = live_fit.function_of(node)
+            if owner in self._relayed:
+                live_fit.no_async_retries(node)
+            elif owner is not None:
+                self._pending_versions.setdefault(owner, []).append(node)
 
     def _swap(self, fn: lambda_.Function) -> FunctionRecord:
         stack = cdk.Stack.of(fn)
@@ -158,24 +177,58 @@ class LiveAspect:
             record.reason = "code is not a local folder asset (inline, image or S3 code)"
             return record
 
+        index = self._index(stack)
+        added = relay_environment(self.config, fn.node.path, record.handler or "")
+        variables = live_fit.environment_of(fn)
+        statements = stub_statements(self.config.targets)
+        blocked, warning = live_fit.boundary_problem(
+            index, fn, [a for s in statements for a in s.actions]
+        )
+        record.reason = (
+            live_fit.environment_problem(variables, added)
+            or blocked
+            or live_fit.grant(fn, statements)
+        )
+        if record.reason is not None:
+            return record
+        record.warnings.extend(w for w in (warning, live_fit.route_out_warning(index, fn)) if w)
+
         asset = self._stub_asset(stack)
         cfn.code = lambda_.CfnFunction.CodeProperty(
             s3_bucket=asset.s3_bucket_name, s3_key=asset.s3_object_key
         )
         asset.add_resource_metadata(cfn, "Code")
         cfn.handler = STUB_HANDLER
-        added = relay_environment(self.config, fn.node.path, record.handler or "")
         for key, value in added.items():
             fn.add_environment(key, value)
         record.added_environment = sorted(added)
-        for statement in stub_statements(self.config.targets):
-            fn.add_to_role_policy(statement)
         _acknowledge_wildcards(fn, self.config.targets)
-        _no_async_retries(fn)
-        if self.config.increase_timeout:
-            cfn.timeout = INCREASED_TIMEOUT
+        live_fit.no_async_retries(fn)
+        self._fit_timeout(cfn, record, index)
         record.relayed = True
         return record
+
+    def _fit_timeout(
+        self, cfn: lambda_.CfnFunction, record: FunctionRecord, index: live_fit.StackIndex
+    ) -> None:
+        """``--increase-timeout``: 900 s for the stub, its SQS queues waiting as long; the
+        recorded timeout stays the function's."""
+        if not self.config.increase_timeout:
+            warning = live_fit.timeout_warning(record.timeout)
+            if warning:
+                record.warnings.append(warning)
+            return
+        cannot = live_fit.fit_queues(index, record.logical_id, INCREASED_TIMEOUT)
+        if cannot is not None:
+            record.warnings.append(f"its timeout stays {record.timeout} s: {cannot}")
+            return
+        cfn.timeout = INCREASED_TIMEOUT
+
+    def _index(self, stack: cdk.Stack) -> live_fit.StackIndex:
+        key = stack.node.path
+        if key not in self._indexes:
+            self._indexes[key] = live_fit.StackIndex.of(stack)
+        return self._indexes[key]
 
     def _stub_asset(self, stack: cdk.Stack) -> s3_assets.Asset:
         """One stub asset per stack: every stubbed function shares the same code object."""
@@ -219,17 +272,6 @@ def _acknowledge_wildcards(fn: lambda_.Function, targets: LiveTargets) -> None:
                 reason=f"relay live mode: {reason}",
             )
         )
-
-
-def _no_async_retries(fn: lambda_.Function) -> None:
-    """A retried async event would run the handler twice on the laptop; 0 while live."""
-    existing = fn.node.try_find_child("EventInvokeConfig")
-    if existing is not None:
-        cfn = existing.node.default_child
-        assert isinstance(cfn, cdk.CfnResource)
-        cfn.add_property_override("MaximumRetryAttempts", 0)
-    else:
-        fn.configure_async_invoke(retry_attempts=0)
 
 
 _ENABLED = "_relay_live_aspect"

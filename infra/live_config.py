@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 #: The environment variable relay passes the live configuration in (JSON).
 CONFIG_ENV = "RELAY_LIVE_CONFIG"
+#: The emulator replaces it with its own region at provisioning.
+PLACEHOLDER_REGION = "relay-local-region"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class LiveTargets:
     execute_api_arn: str  # arn:<partition>:execute-api:<region>:<account>:<api id>
     api_stage: str  # the WebSocket API's stage name
 
+    @property
+    def region(self) -> str:
+        """The API's region: stubs in stacks of other regions sign for it, not their own."""
+        return self.execute_api_arn.split(":")[3]
+
     @classmethod
     def placeholders(cls, stage: str) -> LiveTargets:
         """Stand-ins the emulator replaces at provisioning (its ports change every run)."""
@@ -29,7 +36,7 @@ class LiveTargets:
             websocket_url="relay-local:websocket_url",
             connections_endpoint="relay-local:connections_endpoint",
             bucket="relay-local-bucket",
-            execute_api_arn="arn:aws:execute-api:us-east-1:123456789012:relaylocal",
+            execute_api_arn=f"arn:aws:execute-api:{PLACEHOLDER_REGION}:123456789012:relaylocal",
             api_stage=stage,
         )
 

@@ -350,6 +350,7 @@ def write_functions(project: Path, stage: str, assembly: Assembly) -> list[dict[
                 "memory": fn["memory"],
                 "layers": [path for path in layers if path],
                 "environment": variables,
+                "warnings": fn.get("warnings", []),
             }
         )
     _ensure_gitignored(project)

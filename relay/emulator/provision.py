@@ -271,6 +271,7 @@ class _Provisioner:
             self.placeholders.websocket_url: api.websocket_url,
             self.placeholders.connections_endpoint: api.connections_endpoint,
             self.placeholders.bucket: bucket,
+            self.placeholders.region: self.region,
         }
         overrides = {
             "RELAY_WS_URL": api.websocket_url,
@@ -291,6 +292,7 @@ class _Provisioner:
         not_relayed: list[tuple[str, str]] = []
         by_id = {s.artifact_id: s for s in app_stacks}
         for record in records:
+            self.warnings.extend(f"{record['path']}: {w}" for w in record.get("warnings", []))
             if not record["relayed"]:
                 not_relayed.append((record["path"], record["reason"] or "not relayed"))
                 continue

@@ -13,6 +13,7 @@ RELAY_ENV = {
     "RELAY_WS_URL": TARGETS.websocket_url,
     "RELAY_CONNECTIONS_ENDPOINT": TARGETS.connections_endpoint,
     "RELAY_BUCKET": TARGETS.bucket,
+    "RELAY_REGION": "eu-west-1",  # the API's, for stacks in other regions too
 }
 
 
@@ -154,6 +155,7 @@ def test_record_has_original_handler_source_dir_and_limits(live_app: dict) -> No
         "memory": 512,
         "layers": [orders["layers"][0]],
         "added_environment": sorted([*RELAY_ENV, "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER"]),
+        "warnings": [],
     }
     assert orders["logical_id"].startswith("Orders")
     layers = live_app["record"]["layers"]
