@@ -24,11 +24,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import IConstruct
 
+from infra import live_fit
 from infra.live_config import CONFIG_ENV, LiveConfig, LiveTargets
 
 __all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in infra/live_config
-
-from infra import live_fit
 
 #: Written into the cloud assembly after synthesis; relay/synth.py completes it.
 RECORD_FILE = "relay-live.json"
