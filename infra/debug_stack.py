@@ -18,6 +18,7 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
@@ -122,6 +123,13 @@ class DebugStack(cdk.Stack):
             timeout=cdk.Duration.seconds(10),
             memory_size=256,
             description=f"relay $connect/$disconnect/$default for stage {stage}",
+            # Its own log group, removed with the stack: `relay remove` leaves no logs behind.
+            log_group=logs.LogGroup(
+                self,
+                "ConnectHandlerLogs",
+                retention=logs.RetentionDays.ONE_WEEK,
+                removal_policy=cdk.RemovalPolicy.DESTROY,
+            ),
             environment={
                 "RELAY_TABLE": self.table.table_name,
                 "RELAY_STAGE": stage,

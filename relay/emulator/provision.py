@@ -31,6 +31,7 @@ _CREATED = {
 _NOT_NEEDED = {
     "AWS::CDK::Metadata", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy", "AWS::IAM::ManagedPolicy",
+    "AWS::Logs::LogGroup",  # locally, function logs go to relay's terminal
 }  # fmt: skip
 _PYTHON = re.compile(r"^python3\.\d+$")
 _PLACEHOLDER_TARGETS = "relay-local"

@@ -84,6 +84,21 @@ def test_connect_handler_runs_stub_asset_with_table_and_endpoint(debug: dict) ->
     )
 
 
+def test_connect_handler_logs_go_to_a_log_group_removed_with_the_stack(debug: dict) -> None:
+    t = Template.from_json(debug["template"])
+    t.has_resource(
+        "AWS::Logs::LogGroup",
+        {"Properties": {"RetentionInDays": 7}, "DeletionPolicy": "Delete"},
+    )
+    t.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "connect.handler",
+            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("^ConnectHandlerLogs")}},
+        },
+    )
+
+
 def test_connection_table_on_demand_ttl_no_pitr_destroyed(debug: dict) -> None:
     t = Template.from_json(debug["template"])
     t.has_resource(
