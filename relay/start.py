@@ -16,12 +16,18 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relay import session as sessions
 from relay.live_view import LiveView
+
+EXIT_REPLACED = 3  # as relay.client's: a newer `relay start` took the stage over
+#: sent by a newer `relay start --local` to the one serving the stage (see _take_over)
+REPLACED_SIGNAL: signal.Signals = getattr(signal, "SIGUSR1", signal.SIGTERM)
+_TAKE_OVER_LIMIT = 60.0  # seconds for the replaced relay start to stop
 
 
 @dataclass
@@ -75,6 +81,12 @@ def start_command(**kwargs: Any) -> int:
 
 
 async def _serve(options: StartOptions, view: LiveView) -> int:
+    if options.local:
+        try:
+            await _take_over(options, view)
+        except _StartError as exc:
+            view.error(str(exc))
+            return 2
     if options.local and not options.via_stub:
         if _attach_running_emulator(options) is None:
             return await _serve_direct(options, view)
@@ -102,6 +114,48 @@ async def _serve(options: StartOptions, view: LiveView) -> int:
 
 class _StartError(Exception):
     """The stage could not be brought live; the message says why and what to do."""
+
+
+async def _take_over(options: StartOptions, view: LiveView) -> None:
+    """Newest `relay start` for a stage wins, locally as in AWS: stop the one serving it.
+
+    The emulator of `relay start --local` lives in that process (or in its child), so it
+    cannot outlive it; rather than leave an emulator nobody owns, the newcomer asks the older
+    relay start to stop (it says it was replaced) and then brings the stage up itself. An
+    emulator shared by clients that come and go is `relay emulator`, which nobody takes over.
+    """
+    from relay.emulator.command import attach
+
+    running = attach(options.project, options.stage)
+    if running is None or running.owner_pid in (None, os.getpid()):
+        return
+    owner = running.owner_pid
+    assert owner is not None
+    view.info(f"taking stage '{options.stage}' over from the `relay start` running as pid {owner}")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(owner, REPLACED_SIGNAL)
+    deadline = asyncio.get_running_loop().time() + _TAKE_OVER_LIMIT
+    while attach(options.project, options.stage) is not None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise _StartError(
+                f"the `relay start` running as pid {owner} did not stop within "
+                f"{_TAKE_OVER_LIMIT:.0f} s; stop it (Ctrl-C in its terminal) and run this again"
+            )
+        await asyncio.sleep(0.05)
+
+
+class _Replaced:
+    """REPLACED_SIGNAL's handler: says so once, then stops serving."""
+
+    def __init__(self, view: LiveView, stage: str, stop: Callable[[], object]) -> None:
+        self.view, self.stage, self.stop = view, stage, stop
+        self.happened = False
+
+    def __call__(self) -> None:
+        if not self.happened:
+            self.happened = True
+            self.view.info(f"replaced by another `relay start` for stage {self.stage}; stopping")
+        self.stop()
 
 
 def _enable_debug(options: StartOptions, view: LiveView) -> Any:
@@ -294,9 +348,13 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         local_credentials=options.local_credentials,
     )
     loop = asyncio.get_running_loop()
+    replaced = _Replaced(view, options.stage, lambda: asyncio.ensure_future(client.stop()))
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.stop()))
+    if target.cleanup:  # this process owns the emulator: a newer relay start may replace it
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(REPLACED_SIGNAL, replaced)
     side_tasks: list[asyncio.Task[None]] = []
     if options.demo:
         side_tasks.append(asyncio.create_task(_demo(ready, target, view)))
@@ -325,12 +383,10 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         if target.mode == "local" and target.cleanup:
             # The emulator dies with this process: a session file would point nowhere.
             sessions.session_path(options.project, options.stage).unlink(missing_ok=True)
-    if target.mode == "aws" and code == 0:
-        view.info(
-            f"stage '{options.stage}' stays live (functions still point at the stub); "
-            f"`relay start --stage {options.stage}` resumes, `relay deploy --stage "
-            f"{options.stage}` puts the real code back."
-        )
+    if replaced.happened:
+        return EXIT_REPLACED
+    if code == 0:
+        _say_what_is_left(options, view, target, emulator_stopped=bool(target.cleanup))
     return code
 
 
@@ -383,7 +439,9 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                 return 2
         for warning in getattr(provisioned, "warnings", []):
             view.warn(warning)
-        state = write_state(options.project, options.stage, emulator, provisioned)
+        state = write_state(
+            options.project, options.stage, emulator, provisioned, owner_pid=os.getpid()
+        )
         stack.callback(remove_own_state, state)
         stack.callback(
             sessions.session_path(options.project, options.stage).unlink, missing_ok=True
@@ -428,9 +486,12 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             stack.callback(emulator.route, fn.function_name, None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        replaced = _Replaced(view, options.stage, stop.set)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(REPLACED_SIGNAL, replaced)
         sessions.save(options.project, _session(options, target, None, direct=True))
         view.ready(options.stage, target.mode, target.functions, target.not_relayed)
         if options.demo:
@@ -438,7 +499,32 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             ready.set()
             stack.callback(asyncio.create_task(_demo(ready, target, view)).cancel)
         await stop.wait()
+        if replaced.happened:
+            return EXIT_REPLACED
+        _say_what_is_left(options, view, target, emulator_stopped=True)
         return 0
+
+
+def _say_what_is_left(
+    options: StartOptions, view: LiveView, target: LiveTarget, *, emulator_stopped: bool
+) -> None:
+    """On a clean stop: what still runs of the stage, and how to leave it or remove it."""
+    stage = options.stage
+    if target.mode == "aws":
+        view.info(
+            f"stopped. Stage '{stage}' stays live in AWS: its functions still point at the "
+            f"stub and answer with an error until `relay start --stage {stage}` serves them "
+            f"again. To leave: `relay deploy --stage {stage}` puts the real code back; "
+            f"`relay remove --stage {stage}` deletes the debug stack (--all: the app's "
+            "stacks too)."
+        )
+    elif emulator_stopped:
+        view.info(f"stopped. Stage '{stage}' was on the embedded emulator, which stopped too.")
+    else:
+        view.info(
+            f"stopped. The `relay emulator` serving stage '{stage}' keeps running for the next "
+            f"`relay start --local --stage {stage}`; Ctrl-C in its terminal stops it."
+        )
 
 
 async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:

@@ -41,6 +41,8 @@ class EmulatorHandle:
     bucket: str = ""
     table: str = ""
     functions: list[Any] = field(default_factory=list)  # provision.ProvisionedFunction
+    #: the `relay start` whose emulator this is (None: a `relay emulator` run by hand)
+    owner_pid: int | None = None
 
 
 def state_path(project: Path) -> Path:
@@ -69,13 +71,20 @@ def _function_record(function: Any) -> dict[str, Any]:
     }
 
 
-def write_state(project: Path, stage: str, emulator: Any, provisioned: Any) -> Path:
-    """Announce a running emulator (atomically, owner-readable only)."""
+def write_state(
+    project: Path, stage: str, emulator: Any, provisioned: Any, *, owner_pid: int | None = None
+) -> Path:
+    """Announce a running emulator (atomically, owner-readable only).
+
+    `owner_pid` names the `relay start` the emulator lives and dies with; a newer `relay
+    start` for the stage takes the stage over from that process (relay/start.py).
+    """
     endpoints = emulator.endpoints
     document = {
         "format": _FORMAT,
         "stage": stage,
         "pid": os.getpid(),
+        "owner_pid": owner_pid,
         "region": emulator.region,
         "account_id": emulator.account_id,
         "access_key": emulator.credentials.access_key,  # well-known, documented
@@ -166,6 +175,7 @@ def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
             dynamodb_endpoint=document["dynamodb_endpoint"],
             bucket=document.get("bucket", ""),
             table=document.get("table", ""),
+            owner_pid=int(document["owner_pid"]) if document.get("owner_pid") else None,
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -210,7 +220,7 @@ def emulator_command(stage: str, project: Path, *, increase_timeout: bool = Fals
                 return 2
             for warning in getattr(provisioned, "warnings", []):
                 print(f"relay: warning: {warning}", file=sys.stderr)
-            write_state(project, stage, emulator, provisioned)
+            write_state(project, stage, emulator, provisioned, owner_pid=_parent_pid())
             try:
                 print(
                     f"relay emulator ready for stage '{stage}': "
@@ -228,15 +238,21 @@ def emulator_command(stage: str, project: Path, *, increase_timeout: bool = Fals
             signal.signal(sig, handler)
 
 
+def _parent_pid() -> int | None:
+    """The `relay start --local --via-stub` that started this emulator, if one did."""
+    parent = os.environ.get("RELAY_PARENT_PID", "")
+    return int(parent) if parent.isdigit() else None
+
+
 def _stop_with_parent(stop: threading.Event) -> None:
     """Started by `relay start --local`: stop when that process is gone, even if killed."""
-    parent = os.environ.get("RELAY_PARENT_PID")
-    if not parent or not parent.isdigit():
+    parent = _parent_pid()
+    if parent is None:
         return
 
     def watch() -> None:
         while not stop.wait(0.5):
-            if os.getppid() != int(parent):
+            if os.getppid() != parent:
                 stop.set()
 
     threading.Thread(target=watch, name="relay-parent-watch", daemon=True).start()

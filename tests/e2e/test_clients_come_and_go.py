@@ -52,12 +52,13 @@ def _invoke(cloud_state: dict, event: dict) -> tuple[dict, str | None, float]:
 def test_clients_come_and_go(cloud: tuple[Path, dict]) -> None:
     app, state = cloud
 
-    # 1. No client: a clear error within about 3 s, naming the stage and the command.
-    result, error, elapsed = _invoke(state, {"n": 0})
+    # 1. No client: a clear error after the stub's short no-client window (not the function's
+    #    timeout, which would be RelayTimeout), naming the stage and the command.
+    result, error, _ = _invoke(state, {"n": 0})
     assert error == "Unhandled"
+    assert result["errorType"] == "RelayClientNotConnected", result
     assert "e2e" in result["errorMessage"]
     assert "relay start --stage e2e" in result["errorMessage"]
-    assert elapsed < 6.0, elapsed
 
     # 2. A client attaches to the running emulator and serves.
     first = _client(app, name="first")
@@ -74,10 +75,11 @@ def test_clients_come_and_go(cloud: tuple[Path, dict]) -> None:
         time.sleep(1.5)
         first.kill()
         crashed = [f.result(timeout=60) for f in futures]
-    for result, error, elapsed in crashed:
+    for result, error, _ in crashed:
         assert error == "Unhandled", result
+        # the crash is noticed, not waited out until the 10 s timeout (RelayTimeout)
+        assert result["errorType"] in ("RelayClientLost", "RelayClientNotConnected"), result
         assert "e2e" in result["errorMessage"], result
-        assert elapsed < 10.0, elapsed
 
     # 4. Restarted, it serves the next invocations.
     session_id = json.loads((app / ".relay/stages/e2e/session.json").read_text())["connection_id"]
