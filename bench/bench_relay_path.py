@@ -67,9 +67,9 @@ def run_emulator(workdir: Path) -> None:
     """Provision the bench stage, print its endpoints, answer `calls` until stdin closes."""
     import logging
 
+    from relay.cloud.stub_asset import build_stub_asset
     from relay.emulator import Emulator
-    from relay.stub_asset import build_stub_asset
-    from stub_lambda import connect
+    from relay.stub_lambda import connect
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     code = workdir / "code"

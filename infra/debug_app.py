@@ -1,4 +1,4 @@
-"""CDK app of relay's own debug stack: ``python -m infra.debug_app`` (run by relay/synth.py).
+"""CDK app of relay's own debug stack: ``python -m relay.cdk.debug_app`` (see relay/cloud/synth.py).
 
 Kept apart from the user's app so the debug stack deploys once per stage and can be removed
 on its own; the stage comes from the ``stage`` context, team rules from the ``relay`` key.
@@ -10,7 +10,7 @@ import os
 
 import aws_cdk as cdk
 
-from infra.debug_stack import CLIENT_PRINCIPAL_ENV, DebugStack, customize_from_context
+from .debug_stack import CLIENT_PRINCIPAL_ENV, DebugStack, customize_from_context
 
 STUB_DIR_ENV = "RELAY_STUB_DIR"
 
@@ -28,7 +28,7 @@ def main() -> None:
         )
     stub_dir = os.environ.get(STUB_DIR_ENV)
     if not stub_dir:
-        from relay.stub_asset import build_stub_asset
+        from relay.cloud.stub_asset import build_stub_asset
 
         stub_dir = str(build_stub_asset())
     env = None

@@ -5,8 +5,8 @@ exactly the identity and wiring the real code would have; it gains the ``RELAY_*
 (plain strings from the deployed debug stack, never cross-stack references, so the debug
 stack can be removed on its own) and the least permissions the stub needs.
 
-An unmodified app is put in live mode by relay itself (relay/synth.py hooks ``App.synth``);
-an app may also opt in by code with one line: ``infra.live.enable(app)``.
+An unmodified app is put in live mode by relay itself (relay/cloud/synth.py hooks ``App.synth``);
+an app may also opt in by code with one line: ``relay.cdk.live.enable(app)``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import IConstruct
 
-from infra import live_fit
-from infra.live_config import CONFIG_ENV, LiveConfig, LiveTargets
+from . import live_fit
+from .live_config import CONFIG_ENV, LiveConfig, LiveTargets
 
-__all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in infra/live_config
+__all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in live_config
 
-#: Written into the cloud assembly after synthesis; relay/synth.py completes it.
+#: Written into the cloud assembly after synthesis; relay/cloud/synth.py completes it.
 RECORD_FILE = "relay-live.json"
 STUB_HANDLER = "stub.handler"
 #: Lambda's maximum; only non-HTTP triggers benefit (API Gateway gives up at 29-30 s).

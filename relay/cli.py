@@ -62,7 +62,7 @@ def run(
     watch: Annotated[bool, typer.Option("--watch", help="Re-run on every save.")] = False,
 ) -> None:
     """Run one handler locally, like `aws lambda invoke`."""
-    from relay.run import run_command
+    from relay.commands.run import run_command
 
     code = run_command(
         handler=handler,
@@ -121,7 +121,7 @@ def start(
     ] = 0,
 ) -> None:
     """Go live: stub the app's functions and serve their invocations here."""
-    from relay.start import start_command
+    from relay.commands.start import start_command
 
     project = _project(app_dir)
     raise typer.Exit(
@@ -172,7 +172,7 @@ def invoke(
     app_dir: AppOpt = None,
 ) -> None:
     """Invoke a live (stubbed) function through the Lambda Invoke API."""
-    from relay.invoke import invoke_command
+    from relay.commands.invoke import invoke_command
 
     project = _project(app_dir)
     raise typer.Exit(
@@ -235,7 +235,7 @@ def replay(
 @app.command()
 def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
     """Synthesize the app in live mode; prints the cloud assembly folder last."""
-    from relay.deploy import synth_command
+    from relay.cloud.deploy import synth_command
 
     project = _project(app_dir)
     raise typer.Exit(synth_command(stage=_stage(stage, project), project=project))
@@ -244,7 +244,7 @@ def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
 @app.command()
 def deploy(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
     """Deploy the real code again (no stub) for the stage."""
-    from relay.deploy import deploy_command
+    from relay.cloud.deploy import deploy_command
 
     project = _project(app_dir)
     raise typer.Exit(deploy_command(stage=_stage(stage, project), project=project))
@@ -259,7 +259,7 @@ def remove(
     ] = False,
 ) -> None:
     """Remove the stage's debug stack (and with --all its stacks)."""
-    from relay.deploy import remove_command
+    from relay.cloud.deploy import remove_command
 
     project = _project(app_dir)
     raise typer.Exit(

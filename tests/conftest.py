@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from relay.synth import SynthError, node_env
+from relay.cloud.synth import SynthError, node_env
 
 _BANNER_SWITCH = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"
 

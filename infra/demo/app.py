@@ -1,4 +1,4 @@
-"""Demo app: ``python3 -m infra.demo.app`` from the repository root (see cdk.json).
+"""Demo app: ``python3 -m relay.cdk.demo.app`` from the repository root (see cdk.json).
 
 It reads the ``stage`` context so each developer's stack is their own, and it knows nothing
 of relay: relay puts it in live mode itself.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from infra.demo.stack import DemoStack
+from .stack import DemoStack
 
 
 def main() -> None:

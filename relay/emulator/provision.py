@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay import synth
+from relay.cloud import synth
 from relay.emulator.credentials import local_principal_arn
 from relay.runtime.config import FunctionConfig
 
@@ -178,13 +178,13 @@ def provision(
 ) -> Provisioned:
     """Synthesize (cached) the debug stack and the app in live mode; create both in ``emulator``.
 
-    ``stub_dir`` defaults to the stub asset (``relay.stub_asset.build_stub_asset()``).
+    ``stub_dir`` defaults to the stub asset (``relay.cloud.stub_asset.build_stub_asset()``).
     """
-    from infra.live_config import LiveConfig, LiveTargets  # CDK-free: no jsii start here
+    from relay.cdk.live_config import LiveConfig, LiveTargets  # CDK-free: no jsii start here
 
     project = Path(project).resolve()
     if stub_dir is None:
-        from relay.stub_asset import build_stub_asset
+        from relay.cloud.stub_asset import build_stub_asset
 
         stub_dir = build_stub_asset()
     stage_dir = project / ".relay" / "stages" / stage

@@ -19,10 +19,10 @@ from botocore.config import Config
 
 from relay import client as relay_client
 from relay.client import InvocationEvent, RelayClient
+from relay.cloud.stub_asset import build_stub_asset
 from relay.emulator import Emulator
 from relay.runtime import FunctionConfig, LocalRuntime
-from relay.stub_asset import build_stub_asset
-from stub_lambda import connect
+from relay.stub_lambda import connect
 
 REGION = "us-east-1"
 STAGE = "alice"

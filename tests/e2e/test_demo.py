@@ -16,7 +16,6 @@ def test_demo_calls_each_function_through_its_front_door(tmp_path: Path) -> None
     project = tmp_path / "relay"
     project.mkdir()
     shutil.copy(ROOT / "cdk.json", project / "cdk.json")
-    shutil.copytree(ROOT / "infra", project / "infra", ignore=shutil.ignore_patterns("__pycache__"))
     relay = RelayProcess(project, "start", "--local", "--stage", "demo", "--demo").start()
     try:
         relay.wait_for(

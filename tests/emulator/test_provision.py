@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
+from relay.cloud.stub_asset import build_stub_asset
 from relay.emulator import Emulator
 from relay.emulator.provision import Provisioned, provision
-from relay.stub_asset import build_stub_asset
 
-SAMPLE = Path(__file__).parent.parent / "infra" / "sample_app"
+SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from relay import deploy
+from relay.cloud import deploy
 
 REPO = Path(__file__).resolve().parents[2]
 STAGE = os.environ.get("RELAY_LIVE_STAGE", f"ci{int(time.time()) % 100000}")

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from stub_lambda import connect
+from relay.stub_lambda import connect
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
 
 @pytest.fixture
 def relay_table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh connection table with the schema of infra/debug_stack.py."""
+    """A fresh connection table with the schema of relay.cdk.debug_stack."""
     name = f"relay-{uuid.uuid4().hex[:8]}"
     boto3.client("dynamodb").create_table(TableName=name, **connect.TABLE_LAYOUT)
     monkeypatch.setenv("RELAY_TABLE", name)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from relay.link import messages
-from stub_lambda import connect
+from relay.stub_lambda import connect
 
 OWNER = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Developer_0a1b/alice@example.com"
 STUB_ROLE = "arn:aws:sts::123456789012:assumed-role/shop-alice-OrdersRole-1X2Y/shop-alice-Orders"

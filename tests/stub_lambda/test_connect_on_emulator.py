@@ -17,10 +17,10 @@ from websockets.exceptions import InvalidStatus
 
 from relay import client as relay_client
 from relay.client.signing import handshake_headers, with_query
+from relay.cloud.stub_asset import build_stub_asset
 from relay.emulator import Credentials, Emulator
 from relay.runtime import FunctionConfig, LocalRuntime
-from relay.stub_asset import build_stub_asset
-from stub_lambda import connect
+from relay.stub_lambda import connect
 
 REGION = "us-east-1"
 STAGE = "alice"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from relay import session as sessions
-from relay.run import UsageError, read_event
+from relay.commands.run import UsageError, read_event
 
 
 def lambda_client(mode: str, region: str, endpoint: str | None):

@@ -4,11 +4,11 @@ Layout (all top-level modules, so ``stub.handler`` and ``connect.handler`` are t
 
     stub.py  connect.py  messages.py  signing.py  websockets/  RELAY_ASSET
 
-``messages.py`` (``relay/link/``) and ``signing.py`` (``relay/client/``) are copied verbatim;
-websockets is copied from this interpreter's site-packages without its compiled speedups
-(it falls back to pure Python), so the folder runs on any Lambda Python runtime and
-architecture. boto3 comes from
-the Lambda runtime. Folders are cached by content hash: an unchanged relay reuses one.
+``messages.py`` (``relay/link/``) and ``signing.py`` (``relay/client/``) are copied verbatim,
+``stub.py`` and ``connect.py`` from ``relay.stub_lambda``; websockets is copied from this
+interpreter's site-packages without its compiled speedups (it falls back to pure Python), so
+the folder runs on any Lambda Python runtime and architecture. boto3 comes from the Lambda
+runtime. Folders are cached by content hash: an unchanged relay reuses one.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 
 import websockets
 
-_ROOT = Path(__file__).resolve().parent.parent
+from relay.package_dirs import RELAY_DIR, STUB_DIR
+
 _MODULES = {
-    "stub.py": _ROOT / "stub_lambda" / "stub.py",
-    "connect.py": _ROOT / "stub_lambda" / "connect.py",
-    "messages.py": _ROOT / "relay" / "link" / "messages.py",
-    "signing.py": _ROOT / "relay" / "client" / "signing.py",
+    "stub.py": STUB_DIR / "stub.py",
+    "connect.py": STUB_DIR / "connect.py",
+    "messages.py": RELAY_DIR / "link" / "messages.py",
+    "signing.py": RELAY_DIR / "client" / "signing.py",
 }
 _PACKAGES = {"websockets": Path(websockets.__file__).resolve().parent}
 _KEEP_SUFFIXES = (".py", ".typed")

@@ -16,10 +16,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
-from conftest import synth_with
-from infra_support import SAMPLE, TARGETS
+from cdk_support import SAMPLE, TARGETS, synth_with
 
-from infra.live import LiveConfig
+from relay.cdk.live import LiveConfig
 
 CODE = str(SAMPLE / "functions" / "orders")
 IMPORTED_QUEUE = "arn:aws:sqs:eu-west-1:111122223333:shared-orders"

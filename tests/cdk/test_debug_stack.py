@@ -11,12 +11,12 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
+from cdk_support import TARGETS
 from cfnlint.api import ManualArgs, lint_file
 from conftest import new_app, synth_with, user_stack
-from infra_support import TARGETS
 
-from infra.debug_stack import DebugStack, RolePath, customize_from_context
-from infra.live import LiveConfig
+from relay.cdk.debug_stack import DebugStack, RolePath, customize_from_context
+from relay.cdk.live import LiveConfig
 
 OWNER = "arn:aws:sts::123456789012:assumed-role/Developer/alice@example.com"
 

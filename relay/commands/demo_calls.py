@@ -27,7 +27,7 @@ def _sample_event() -> dict[str, Any]:
 
 
 def run_demo_calls(target: Any, view: Any) -> None:
-    from relay.invoke import lambda_client
+    from relay.commands.invoke import lambda_client
 
     client = None
     for fn in target.functions:

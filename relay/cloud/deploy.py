@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay import session, synth
+from relay import session
 from relay import stage as stages
+from relay.cloud import synth
+from relay.package_dirs import RELAY_ROOT
 from relay.runtime.config import FunctionConfig
 
 Progress = Callable[[str], None]
-_RELAY_ROOT = Path(__file__).resolve().parent.parent
 STRIPPED = {  # variables the live Aspect adds; the local runtime gets the function's own
     "RELAY_STAGE", "RELAY_WS_URL", "RELAY_CONNECTIONS_ENDPOINT", "RELAY_BUCKET",
     "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER",
@@ -65,7 +66,7 @@ def find_cdk_cli(project: Path) -> list[str]:
     configured = os.environ.get("RELAY_CDK_CLI")
     if configured:
         return [configured]
-    for root in (project, _RELAY_ROOT):
+    for root in (project, RELAY_ROOT):
         local = root / "node_modules" / ".bin" / "cdk"
         if local.is_file():
             return [str(local)]
@@ -80,12 +81,9 @@ def find_cdk_cli(project: Path) -> list[str]:
 
 
 def pinned_cli_version() -> str:
-    """The version relay is tested with (package.json); ``2`` if relay has no package.json."""
-    try:
-        data = json.loads((_RELAY_ROOT / "package.json").read_text())
-        return str(data["devDependencies"]["aws-cdk"])
-    except (OSError, KeyError, ValueError):
-        return "2"
+    """The version relay is tested with: ``package.json``'s pin, shipped as package data."""
+    data = json.loads((Path(__file__).with_name("cdk_cli.json")).read_text())
+    return str(data["aws-cdk"])
 
 
 _KNOWN_ERRORS = [
@@ -229,14 +227,14 @@ def _dir(project: Path, stage: str, name: str) -> Path:
 
 
 def _stub_dir() -> Path:
-    from relay.stub_asset import build_stub_asset
+    from relay.cloud.stub_asset import build_stub_asset
 
     return build_stub_asset()
 
 
 def _targets(stage: str, outputs: dict[str, str]) -> Any:
-    from infra import debug_stack as ds
-    from infra.live import LiveTargets
+    from relay.cdk import debug_stack as ds
+    from relay.cdk.live import LiveTargets
 
     return LiveTargets(
         websocket_url=outputs[ds.OUTPUT_WEBSOCKET_URL],
@@ -251,7 +249,7 @@ def synthesize_debug_stack(
     stage: str, project: Path, account: str, region: str, principal: str
 ) -> synth.Assembly:
     """The stage's debug stack for ``account``/``region``, owned by ``principal``."""
-    from infra.debug_stack import CLIENT_PRINCIPAL_ENV
+    from relay.cdk.debug_stack import CLIENT_PRINCIPAL_ENV
 
     env = {
         "CDK_DEFAULT_ACCOUNT": account,
@@ -269,7 +267,7 @@ def deploy_debug_stack(
 
     ``principal`` (the developer's ARN) is recorded in it: only it may connect as the client.
     """
-    from infra.debug_stack import debug_stack_name
+    from relay.cdk.debug_stack import debug_stack_name
 
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     assembly = synthesize_debug_stack(stage, project, account, region, principal)
@@ -301,8 +299,8 @@ def go_live(
 ) -> LiveStage:
     """Debug stack once, then the app in live mode (hotswap where it applies)."""
     stages.validate(stage)  # before anything slow: names end up in stacks and resources
-    from infra import debug_stack as ds
-    from infra.live import LiveConfig
+    from relay.cdk import debug_stack as ds
+    from relay.cdk.live import LiveConfig
 
     say = progress or (lambda line: None)
     project = Path(project).resolve()
@@ -386,14 +384,14 @@ def synth_command(stage: str, project: Path) -> int:
     With credentials and a deployed debug stack the stubs point at it; otherwise at
     placeholders the emulator replaces (said on stderr).
     """
-    from infra.live import LiveConfig, LiveTargets
+    from relay.cdk.live import LiveConfig, LiveTargets
 
     project = Path(project).resolve()
     targets = None
     env: dict[str, str] = {}
     try:
         account, region = aws_identity()
-        from infra.debug_stack import debug_stack_name
+        from relay.cdk.debug_stack import debug_stack_name
 
         outputs = stack_outputs(debug_stack_name(stage), region)
         if outputs:
@@ -443,7 +441,7 @@ def deploy_command(stage: str, project: Path) -> int:
 
 def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
     """``relay remove``: the debug stack, and with ``--all`` the stage's own stacks."""
-    from infra.debug_stack import debug_stack_name
+    from relay.cdk.debug_stack import debug_stack_name
 
     project = Path(project).resolve()
     try:
@@ -496,8 +494,8 @@ def diff_live(
     stage: str, project: Path, *, increase_timeout: bool = False
 ) -> tuple[str, synth.Assembly]:
     """Synthesize the changed app in live mode and the toolkit's template diff against AWS."""
-    from infra.debug_stack import debug_stack_name
-    from infra.live import LiveConfig
+    from relay.cdk.debug_stack import debug_stack_name
+    from relay.cdk.live import LiveConfig
 
     project = Path(project).resolve()
     account, region = aws_identity()

@@ -22,19 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from relay import session
+from relay.package_dirs import CDK_DIR, RELAY_ROOT
 
 CACHE_KEY_FILE = "relay-cache-key"
 HOOK_ENV = "RELAY_SYNTH_HOOK"
-LIVE_CONFIG_ENV = "RELAY_LIVE_CONFIG"  # = infra.live.CONFIG_ENV (not imported: it loads CDK)
-RECORD_FILE = "relay-live.json"  # = infra.live.RECORD_FILE
+LIVE_CONFIG_ENV = "RELAY_LIVE_CONFIG"  # = relay.cdk.live.CONFIG_ENV (not imported: it loads CDK)
+RECORD_FILE = "relay-live.json"  # = relay.cdk.live.RECORD_FILE
 #: Folders that never hold app code; skipped when hashing the app for the cache.
 _SKIP_DIRS = {
     ".git", ".relay", "cdk.out", "node_modules", ".venv", "venv", "__pycache__",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".idea", ".vscode",
 }  # fmt: skip
-_RELAY_ROOT = Path(__file__).resolve().parent.parent  # holds relay/ and infra/
 _HOOK_SOURCE = """\
-# Written by relay (relay/synth.py): puts the CDK app in live mode when relay runs it.
+# Written by relay (relay/cloud/synth.py): puts the CDK app in live mode when relay runs it.
 import os as _os
 import sys as _sys
 
@@ -43,7 +43,7 @@ if _os.environ.get("RELAY_SYNTH_HOOK"):
     if _root not in _sys.path:
         _sys.path.append(_root)  # last: never shadow the app's own modules
     try:
-        from relay.synth import install_hook as _install
+        from relay.cloud.synth import install_hook as _install
     except Exception as _exc:  # the app must still run; relay reports the missing record
         print(f"relay: live-mode hook not installed: {_exc}", file=_sys.stderr)
     else:
@@ -172,7 +172,7 @@ def _cache_key(
     digest.update(json.dumps([command, context, env_keys], sort_keys=True).encode())
     if app_files:
         _tree_fingerprint(project, digest)
-    _tree_fingerprint(_RELAY_ROOT / "infra", digest)  # relay's Aspect and debug stack
+    _tree_fingerprint(CDK_DIR, digest)  # relay's Aspect and debug stack
     digest.update(Path(__file__).read_bytes())
     stubs = [json.loads(env_keys.get(LIVE_CONFIG_ENV) or "{}").get("stub_dir")]
     stubs.append(env_keys.get("RELAY_STUB_DIR"))
@@ -204,7 +204,7 @@ def synthesize(
     stage: str,
     *,
     out_dir: Path,
-    live: Any = None,  # infra.live.LiveConfig; typed loosely to keep this module CDK-free
+    live: Any = None,  # relay.cdk.live.LiveConfig; typed loosely to keep this module CDK-free
     command: str | None = None,
     context: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -242,7 +242,7 @@ def synthesize(
     run_env["CDK_OUTDIR"] = str(out_dir)
     run_env["CDK_CONTEXT_JSON"] = json.dumps(full_context)
     if live is not None:
-        run_env[HOOK_ENV] = str(_RELAY_ROOT)
+        run_env[HOOK_ENV] = str(RELAY_ROOT)
         run_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(_hook_dir(project)), run_env.get("PYTHONPATH", "")) if p
         )
@@ -270,7 +270,7 @@ def synthesize(
         raise SynthError(
             f"the app ran but relay's live mode was not applied (no {RECORD_FILE}). The app "
             "command must run Python from this environment (e.g. 'python3 app.py'); if it "
-            "cannot, add `infra.live.enable(app)` before `app.synth()` in the app."
+            "cannot, add `relay.cdk.live.enable(app)` before `app.synth()` in the app."
         )
     marker.write_text(key)
     return Assembly(out_dir, cached=False)
@@ -290,15 +290,15 @@ def synthesize_debug(
     env: Mapping[str, str] | None = None,
     validation: bool = True,
 ) -> Assembly:
-    """relay's own debug stack (``python -m infra.debug_app``), with the app's context.
+    """relay's own debug stack (``python -m relay.cdk.debug_app``), with the app's context.
 
     Cached by relay's own files, the context and the stub, not the app's files: an edited
     handler re-synthesizes the app only (a first start after an edit saves one jsii run).
     """
     extra_env = {"RELAY_STUB_DIR": str(stub_dir), **(env or {})}
-    pythonpath = os.pathsep.join(p for p in (str(_RELAY_ROOT), os.environ.get("PYTHONPATH")) if p)
+    pythonpath = os.pathsep.join(p for p in (str(RELAY_ROOT), os.environ.get("PYTHONPATH")) if p)
     extra_env["PYTHONPATH"] = pythonpath
-    command = f"{_quote(sys.executable)} -m infra.debug_app"
+    command = f"{_quote(sys.executable)} -m relay.cdk.debug_app"
     return synthesize(
         project,
         stage,
@@ -401,23 +401,29 @@ def _patch_stage(aws_cdk: Any) -> None:
 
 
 def _relay_live_module() -> Any:
-    """relay's ``infra/live.py``, loaded by path under a private name.
+    """``relay.cdk.live``, imported in the app's own Python.
 
-    An app often has an ``infra`` package of its own, first on ``sys.path``; importing
-    ``infra.live`` by name would find the app's package (or shadow it for the app).
+    relay's folder is on the app's ``sys.path`` (last), so ``relay`` imports; ``relay.cdk``
+    does too from a wheel, but from a source checkout it lives in ``infra/``, mapped by an
+    editable install's import hook that the app's Python may lack: then it is registered
+    from its folder. Either way the app's own ``infra`` package is never touched.
     """
+    import importlib
     import importlib.util
 
-    name = "_relay_infra_live"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "infra" / "live.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    try:
+        return importlib.import_module("relay.cdk.live")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("relay.cdk", "relay.cdk.live"):
+            raise
+    spec = importlib.util.spec_from_file_location(
+        "relay.cdk", CDK_DIR / "__init__.py", submodule_search_locations=[str(CDK_DIR)]
+    )
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["relay.cdk"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module("relay.cdk.live")
 
 
 def _live_synth(original: Any) -> Any:

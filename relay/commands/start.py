@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from relay import session as sessions
-from relay.live_view import LiveView
+from relay.ui.live_view import LiveView
 
 EXIT_REPLACED = 3  # as relay.client's: a newer `relay start` took the stage over
 #: sent by a newer `relay start --local` to the one serving the stage (see _take_over)
@@ -261,7 +261,7 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
 
 
 async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
-    from relay.deploy import DeployError, go_live
+    from relay.cloud.deploy import DeployError, go_live
 
     try:
         live = await asyncio.to_thread(
@@ -359,7 +359,7 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
     if options.demo:
         side_tasks.append(asyncio.create_task(_demo(ready, target, view)))
     if target.mode == "aws":
-        from relay.infra_watch import watch_infrastructure
+        from relay.cloud.infra_watch import watch_infrastructure
 
         code_dirs = [Path(f.code_dir) for f in target.functions]
         side_tasks.append(
@@ -529,7 +529,7 @@ def _say_what_is_left(
 
 async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> None:
     """Exercise each demo function once through its real front door (README quick start)."""
-    from relay.demo_calls import run_demo_calls
+    from relay.commands.demo_calls import run_demo_calls
 
     await ready.wait()
     try:

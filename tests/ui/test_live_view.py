@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from relay.client import InvocationEvent
-from relay.live_view import LiveView
+from relay.ui.live_view import LiveView
 
 
 class _Output:

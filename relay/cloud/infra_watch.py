@@ -18,7 +18,7 @@ async def watch_infrastructure(
 ) -> None:
     from watchfiles import awatch
 
-    from relay.deploy import DeployError, apply_live, diff_live, infra_filter
+    from relay.cloud.deploy import DeployError, apply_live, diff_live, infra_filter
 
     if not sys.stdin.isatty():
         view.info("infrastructure changes are not watched (no terminal to confirm deploys)")

@@ -11,9 +11,9 @@ import boto3
 import botocore
 import pytest
 
-from relay import stub_asset
+from relay.cloud import stub_asset
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

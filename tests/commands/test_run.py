@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "runtime" / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "runtime" / "fixtures"
 
 
 def relay_run(

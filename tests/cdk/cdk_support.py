@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infra.live import LiveTargets
+from relay.cdk.live import LiveTargets
 
 SAMPLE = Path(__file__).parent / "sample_app"
 TARGETS = LiveTargets(

@@ -15,11 +15,11 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from relay import deploy, synth
+from relay.cloud import deploy, synth
 from relay.stage import StageError
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = Path(__file__).parent / "infra" / "sample_app"
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""In-process CDK apps shared by the infra tests (importing aws_cdk costs ~4 s once).
+"""In-process CDK apps shared by the relay.cdk tests (importing aws_cdk costs ~4 s once).
 
 Built-in CloudFormation validation is off (~4.3 s a synth here); cdk-nag runs where a test
 asks for it and cfn-lint checks the templates.
@@ -19,9 +19,9 @@ import aws_cdk as cdk  # noqa: E402
 from aws_cdk import aws_dynamodb as dynamodb  # noqa: E402
 from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk import aws_lambda as lambda_  # noqa: E402
-from infra_support import SAMPLE, TARGETS  # noqa: E402
+from cdk_support import SAMPLE, TARGETS  # noqa: E402
 
-from infra.live import LiveConfig  # noqa: E402
+from relay.cdk.live import LiveConfig  # noqa: E402
 
 
 def new_app(outdir: Path) -> cdk.App:
@@ -80,7 +80,7 @@ def user_stack(app: cdk.App) -> cdk.Stack:
 def stub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real stub asset when it is built, else a folder with its two handlers."""
     try:
-        from relay.stub_asset import build_stub_asset
+        from relay.cloud.stub_asset import build_stub_asset
 
         return build_stub_asset(tmp_path_factory.mktemp("stub-cache"))
     except ImportError:
@@ -93,7 +93,7 @@ def stub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synth_with(
     outdir: Path, build: Callable[[cdk.App], Any], config: LiveConfig | None
 ) -> tuple[cdk.App, Any, Path]:
-    from infra.live import enable
+    from relay.cdk.live import enable
 
     app = new_app(outdir)
     built = build(app)

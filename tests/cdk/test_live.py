@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
-from infra_support import SAMPLE, TARGETS
+from cdk_support import SAMPLE, TARGETS
 
 RELAY_ENV = {
     "RELAY_STAGE": "alice",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.live import LiveConfig, LiveTargets
-from relay import synth
-from relay.stub_asset import build_stub_asset
+from relay.cdk.live import LiveConfig, LiveTargets
+from relay.cloud import synth
+from relay.cloud.stub_asset import build_stub_asset
 
-SAMPLE = Path(__file__).parent / "infra" / "sample_app"
+SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
 
 
 @pytest.fixture(scope="module")

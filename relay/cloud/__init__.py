@@ -1,0 +1,1 @@
+"""The cloud side: synthesis, the CDK toolkit, the stub asset, infrastructure watch."""

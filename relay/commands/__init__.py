@@ -1,0 +1,1 @@
+"""Command bodies: what each `relay` command does once cli.py has parsed its options."""

@@ -1,0 +1,1 @@
+"""What relay shows the user while it runs."""
