@@ -11,9 +11,8 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
-from cdk_support import TARGETS
+from cdk_support import TARGETS, new_app, synth_with, user_stack
 from cfnlint.api import ManualArgs, lint_file
-from conftest import new_app, synth_with, user_stack
 
 from relay.cdk.debug_stack import DebugStack, RolePath, customize_from_context
 from relay.cdk.live import LiveConfig
