@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,14 @@ class FunctionRecord:
     layers: list[str] = field(default_factory=list)  # logical ids of LayerVersions
     added_environment: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the node path of the stack that holds the function (a NestedStack's own path)
+    stack_path: str = ""
+    #: logical ids from the top-level stack down to the function's NestedStack (empty if none)
+    nested: list[str] = field(default_factory=list)
+    #: the nested stack's template file in the assembly (NestedStack functions)
+    template_file: str | None = None
+    #: said once at start (e.g. "edits go to the build copy ...")
+    note: str | None = None
 
 
 def relay_environment(config: LiveConfig, path: str, handler: str) -> dict[str, str]:
@@ -100,43 +109,201 @@ def stub_statements(targets: LiveTargets) -> list[iam.PolicyStatement]:
     ]
 
 
-def _source_dir(construct: IConstruct) -> str | None:
-    """The folder the asset was staged from (the developer's code, not the cdk.out copy)."""
-    code = construct.node.try_find_child("Code")
-    if not isinstance(code, s3_assets.Asset):
-        return None
-    staging = code.node.try_find_child("Stage")
-    if not isinstance(staging, cdk.AssetStaging):
-        return None
+#: Reasons a function is left alone, said once and quietly (they are not problems).
+CDK_OWN = "CDK's own"
+DEPLOY_TIME = "runs during deployment"
+EDGE = "Lambda@Edge"
+_CDK_CODE_MARKERS = (f"{os.sep}node_modules{os.sep}", f"{os.sep}jsii-kernel-")
+#: Folders that hold a build's copy of the code, not the code the developer edits.
+_BUILD_DIRS = {".build", "build", "dist", ".dist", ".aws-sam", "out"}
+
+
+class _Assets:
+    """Asset stagings of the app, by staged path: where each asset's code came from.
+
+    CDK stages one asset for a ``Code.from_asset`` object however many functions use it, and
+    records ``aws:asset:path`` on every function that uses it; so a function's code is
+    found from that metadata, never from which construct happens to hold the asset.
+    """
+
+    def __init__(self, root: IConstruct) -> None:
+        self.root = root
+        self.by_staged: dict[str, cdk.AssetStaging] = {}
+        self._scanned = 0
+
+    def scan(self) -> None:
+        for node in self.root.node.find_all():
+            if isinstance(node, cdk.AssetStaging):
+                self.by_staged[os.path.normpath(node.absolute_staged_path)] = node
+
+    def staging_for(self, resource: cdk.CfnResource) -> cdk.AssetStaging | None:
+        staged = resource.get_metadata("aws:asset:path")
+        if not isinstance(staged, str):
+            return None
+        outdir = cdk.Stage.of(resource).outdir  # type: ignore[union-attr]
+        key = os.path.normpath(os.path.join(outdir, staged))
+        if key not in self.by_staged:
+            self.scan()  # new assets since the last scan (each scan walks the whole tree)
+        return self.by_staged.get(key)
+
+
+def _source_of(staging: cdk.AssetStaging) -> str:
     return str(Path(staging.source_path).resolve())
+
+
+def _is_cdk_code(*paths: str) -> bool:
+    """Code shipped inside a library (aws-cdk-lib's handlers), not the app's own."""
+    return any(marker in path for path in paths for marker in _CDK_CODE_MARKERS)
+
+
+def _edited_folder(source: str) -> tuple[str, str | None]:
+    """The folder the developer edits for ``source``, and a note when that is not known.
+
+    A build step's copy (``.build/orders``) maps back to the source folder with the same
+    path outside the build folder when that exists (``orders``); otherwise edits must go to
+    the copy, and relay says so.
+    """
+    path = Path(source)
+    parts = path.parts
+    for i, part in enumerate(parts):
+        if part in _BUILD_DIRS:
+            base, rest = Path(*parts[:i]), Path(*parts[i + 1 :]) if i + 1 < len(parts) else None
+            for candidate in (base / rest if rest else None, base / "src" / rest if rest else None):
+                if candidate is not None and candidate.is_dir():
+                    return str(candidate), f"runs {candidate} (the source of the build copy {path})"
+            return source, f"code is a build copy ({path}): edits must go to the copy to reload"
+    return source, None
+
+
+def _deploy_time_functions(root: IConstruct) -> dict[str, str]:
+    """Functions CloudFormation invokes while it deploys, and edge functions: path -> reason.
+
+    Custom-resource providers and Triggers run during the deployment, before any client is
+    connected: a stub there would fail or stall the deploy. Lambda@Edge has no environment
+    variables, so it cannot be a stub.
+    """
+    from aws_cdk import aws_cloudfront as cloudfront
+    from aws_cdk import custom_resources as cr
+    from aws_cdk import triggers
+
+    found: dict[str, str] = {}
+    arns: dict[str, str] = {}  # resolved "<stack path> <json>" of each function's ARN -> path
+    for node in root.node.find_all():
+        if isinstance(node, cr.Provider):
+            for handler in (node.on_event_handler, node.is_complete_handler):
+                if handler is not None:
+                    found[handler.node.path] = DEPLOY_TIME
+        elif isinstance(node, triggers.TriggerFunction):
+            found[node.node.path] = DEPLOY_TIME
+        elif isinstance(node, cloudfront.experimental.EdgeFunction):
+            inner = node.node.default_child
+            if inner is not None:
+                found[inner.node.path] = EDGE
+        elif isinstance(node, lambda_.Function):
+            stack = cdk.Stack.of(node)
+            arns[_token_key(stack, node.function_arn)] = node.node.path
+        elif isinstance(node, cloudfront.CfnDistribution):
+            for path in _edge_associations(node):
+                found[path] = EDGE
+    for scope, token in _DEPLOY_TIME_TOKENS:
+        if scope.node.root is not root:
+            continue
+        path = arns.get(_token_key(cdk.Stack.of(scope), token))
+        if path is not None:
+            found[path] = DEPLOY_TIME
+    for handler in _TRIGGER_HANDLERS:
+        if handler.node.root is root:
+            found[handler.node.path] = DEPLOY_TIME
+    return found
+
+
+def _token_key(stack: cdk.Stack, token: Any) -> str:
+    return f"{stack.node.path} {json.dumps(stack.resolve(token), sort_keys=True)}"
+
+
+def _edge_associations(distribution: Any) -> list[str]:
+    """Functions whose versions a CloudFront distribution associates (same stack)."""
+    stack = cdk.Stack.of(distribution)
+    inspector = cdk.TreeInspector()
+    distribution.inspect(inspector)  # the L1's properties (no public getter resolves them)
+    props = inspector.attributes.get("aws:cdk:cloudformation:props") or {}
+    config = json.dumps(stack.resolve(props))
+    if "LambdaFunctionAssociations" not in config and "lambdaFunctionAssociations" not in config:
+        return []
+    paths = []
+    for node in stack.node.find_all():
+        if (
+            isinstance(node, lambda_.Version)
+            and cdk.Stack.of(node) is stack
+            and json.dumps(stack.resolve(node.function_arn)) in config
+        ):
+            paths.append(node.lambda_.node.path)
+    return paths
+
+
+#: (scope, service token) of each ``CustomResource`` the app created (relay's hook records
+#: them: CloudFormation calls that token during the deployment).
+_DEPLOY_TIME_TOKENS: list[tuple[IConstruct, str]] = []
+#: the handlers of each ``triggers.Trigger`` the app created
+_TRIGGER_HANDLERS: list[IConstruct] = []
+
+
+def record_deploy_time_calls(aws_cdk: Any) -> None:
+    """Wrap ``CustomResource`` and ``triggers.Trigger`` to note whom they invoke (the hook
+    calls this as the app imports ``aws_cdk``; their properties are not readable later)."""
+    from aws_cdk import triggers
+
+    def wrap(cls: Any, note: Any) -> None:
+        original = cls.__init__
+        if getattr(original, "_relay", False):
+            return
+
+        def __init__(self: Any, scope: Any, id: str, **kwargs: Any) -> None:
+            original(self, scope, id, **kwargs)
+            note(self, kwargs)
+
+        __init__._relay = True  # type: ignore[attr-defined]
+        cls.__init__ = __init__
+
+    wrap(
+        aws_cdk.CustomResource,
+        lambda self, kw: _DEPLOY_TIME_TOKENS.append((self, kw.get("service_token"))),
+    )
+    wrap(triggers.Trigger, lambda self, kw: _TRIGGER_HANDLERS.append(kw["handler"]))
 
 
 @jsii.implements(cdk.IAspect)
 class LiveAspect:
-    """Swaps each Python ``lambda.Function`` for the stub and records what it was."""
+    """Swaps each of the developer's Python functions for the stub and records what it was."""
 
     def __init__(self, config: LiveConfig) -> None:
         self.config = config
         self.functions: list[FunctionRecord] = []
-        self.layers: dict[str, str] = {}  # "<stack>/<logical id>" -> source dir
+        #: "<stack path>/<logical id>" -> {"dir": source folder, "python_root": bool}
+        self.layers: dict[str, dict[str, Any]] = {}
         self._stub_assets: dict[str, s3_assets.Asset] = {}
         self._seen: set[str] = set()
         self._indexes: dict[str, live_fit.StackIndex] = {}
         self._relayed: set[str] = set()
         self._pending_versions: dict[str, list[lambda_.Version | lambda_.Alias]] = {}
+        self._assets: _Assets | None = None
+        self._left_alone: dict[str, str] | None = None
+
+    def _scan(self, node: IConstruct) -> None:
+        """The whole app once, at the first visit: assets and functions not to swap."""
+        root = node.node.root
+        self._assets = _Assets(root)
+        self._assets.scan()
+        self._left_alone = _deploy_time_functions(root)
 
     def visit(self, node: IConstruct) -> None:
         if node.node.path in self._seen:
             return
+        if self._assets is None:
+            self._scan(node)
         if isinstance(node, lambda_.LayerVersion):
             self._seen.add(node.node.path)
-            source = _source_dir(node)
-            cfn = node.node.default_child
-            if source and isinstance(cfn, cdk.CfnResource):
-                stack = cdk.Stack.of(node)
-                self.layers[f"{stack.artifact_id}/{stack.resolve(stack.get_logical_id(cfn))}"] = (
-                    source
-                )
+            self._record_layer(node)
         elif isinstance(node, lambda_.Function):
             self._seen.add(node.node.path)
             record = self._swap(node)
@@ -153,13 +320,31 @@ class LiveAspect:
             elif owner is not None:
                 self._pending_versions.setdefault(owner, []).append(node)
 
+    def _record_layer(self, layer: lambda_.LayerVersion) -> None:
+        assert self._assets is not None
+        cfn = layer.node.default_child
+        if not isinstance(cfn, cdk.CfnResource):
+            return
+        staging = self._assets.staging_for(cfn)
+        if staging is None:
+            return
+        stack = cdk.Stack.of(layer)
+        logical = stack.resolve(stack.get_logical_id(cfn))
+        self.layers[f"{stack.node.path}/{logical}"] = {
+            "dir": _source_of(staging),
+            # PythonLayerVersion's entry is what Lambda gets under python/ once bundled
+            "python_root": type(layer).__name__ == "PythonLayerVersion",
+        }
+
     def _swap(self, fn: lambda_.Function) -> FunctionRecord:
+        assert self._assets is not None and self._left_alone is not None
         stack = cdk.Stack.of(fn)
         cfn = fn.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
+        top, nested = _top_stack(stack)
         record = FunctionRecord(
             path=fn.node.path,
-            stack=stack.artifact_id,
+            stack=top.node.path,
             logical_id=stack.resolve(stack.get_logical_id(cfn)),
             runtime=fn.runtime.name,
             relayed=False,
@@ -167,13 +352,12 @@ class LiveAspect:
             timeout=int(cfn.timeout or 3),
             memory=int(cfn.memory_size or 128),
             layers=[_ref(layer) for layer in (stack.resolve(cfn.layers) or [])],
+            stack_path=stack.node.path,
+            nested=nested,
+            template_file=stack.template_file if nested else None,
         )
-        if fn.runtime.family != lambda_.RuntimeFamily.PYTHON:
-            record.reason = f"runtime {fn.runtime.name}: relay runs Python handlers only"
-            return record
-        record.code_dir = _source_dir(fn)
-        if record.code_dir is None or not cfn.handler:
-            record.reason = "code is not a local folder asset (inline, image or S3 code)"
+        record.reason = self._reason_to_leave(fn, cfn, record)
+        if record.reason is not None:
             return record
 
         index = self._index(stack)
@@ -229,6 +413,40 @@ class LiveAspect:
             self._indexes[key] = live_fit.StackIndex.of(stack)
         return self._indexes[key]
 
+    def _reason_to_leave(
+        self, fn: lambda_.Function, cfn: lambda_.CfnFunction, record: FunctionRecord
+    ) -> str | None:
+        """Why ``fn`` keeps its code (None: relay it), filling in where its code is."""
+        assert self._assets is not None and self._left_alone is not None
+        staging = self._assets.staging_for(cfn)
+        if staging is not None and _is_cdk_code(staging.source_path, _source_of(staging)):
+            return CDK_OWN
+        left_alone = self._left_alone.get(fn.node.path)
+        if left_alone is not None:
+            return left_alone
+        code = cfn.code
+        image = getattr(code, "image_uri", None) if code is not None else None
+        if image is not None or fn.runtime.name == "FROM_IMAGE":
+            return (
+                "container image: relay runs handlers from a code folder, and an image's "
+                "handler and packages exist only inside the image"
+            )
+        if fn.runtime.family != lambda_.RuntimeFamily.PYTHON:
+            return f"runtime {fn.runtime.name}: relay runs Python handlers only"
+        if not cfn.handler:
+            return "no handler set"
+        if staging is not None:
+            record.code_dir, record.note = _edited_folder(_source_of(staging))
+            return None
+        inline = getattr(code, "zip_file", None) if code is not None else None
+        if isinstance(inline, str):
+            if cdk.Token.is_unresolved(inline):
+                return "inline code built from tokens: its source is only known at deploy time"
+            record.code_dir = str(_materialise_inline(fn, inline))
+            record.note = f"inline code written to {record.code_dir}/index.py"
+            return None
+        return "code in S3 (Code.from_bucket): there is no local folder to run"
+
     def _stub_asset(self, stack: cdk.Stack) -> s3_assets.Asset:
         """One stub asset per stack: every stubbed function shares the same code object."""
         key = stack.node.path
@@ -245,6 +463,35 @@ class LiveAspect:
             "functions": [asdict(f) for f in self.functions],
             "layers": self.layers,
         }
+
+
+def _top_stack(stack: cdk.Stack) -> tuple[cdk.Stack, list[str]]:
+    """The deployed (top-level) stack of ``stack`` and the NestedStack logical ids down to it."""
+    chain: list[str] = []
+    while stack.nested_stack_parent is not None:
+        parent = stack.nested_stack_parent
+        resource = stack.nested_stack_resource
+        assert resource is not None
+        chain.insert(0, parent.resolve(parent.get_logical_id(resource)))  # type: ignore[arg-type]
+        stack = parent
+    return stack, chain
+
+
+def _materialise_inline(fn: lambda_.Function, source: str) -> Path:
+    """Inline code as a file under .relay/inline/, so breakpoints and tracebacks work.
+
+    Lambda names an inline Python function's file ``index.py``.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in fn.node.path)
+    folder = Path.cwd() / ".relay" / "inline" / safe
+    target = folder / "index.py"
+    if not target.is_file() or target.read_text() != source:
+        folder.mkdir(parents=True, exist_ok=True)
+        ignore = Path.cwd() / ".relay" / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+        target.write_text(source)
+    return folder.resolve()
 
 
 def _ref(value: Any) -> str:
@@ -288,8 +535,12 @@ def enable(app: cdk.Stage, config: LiveConfig | None = None) -> LiveAspect | Non
     if config is None:
         return None
     aspect = LiveAspect(config)
-    cdk.Aspects.of(app).add(aspect, priority=cdk.AspectPriority.MUTATING)
-    object.__setattr__(app, _ENABLED, aspect)
+    # CDK does not carry Aspects across Stage boundaries: each Stage gets it too.
+    stages = [n for n in app.node.find_all() if isinstance(n, cdk.Stage) and n is not app]
+    for scope in [app, *stages]:
+        if scope is app or getattr(scope, _ENABLED, None) is None:
+            cdk.Aspects.of(scope).add(aspect, priority=cdk.AspectPriority.MUTATING)
+            object.__setattr__(scope, _ENABLED, aspect)
     original_synth = app.synth
 
     def synth(**kwargs: Any) -> Any:

@@ -81,21 +81,40 @@ class Assembly:
 
 
 def _collect_stacks(directory: Path, found: dict[str, dict[str, Any]]) -> None:
+    """Stacks of this assembly and of every nested one (a ``cdk.Stage``'s), by node path.
+
+    Node paths (the manifest's display names) are unique across Stages; artifact ids are not
+    (``Dev/Api`` and ``Prod/Api`` are both ``Api`` in their own assemblies).
+    """
     manifest = json.loads((directory / "manifest.json").read_text())
     for artifact_id, artifact in manifest.get("artifacts", {}).items():
         kind = artifact.get("type")
         props = artifact.get("properties", {})
         if kind == "aws:cloudformation:stack":
             template = json.loads((directory / props["templateFile"]).read_text())
-            found[artifact_id] = {
+            display = artifact.get("displayName", artifact_id)
+            found[display] = {
+                "artifact_id": artifact_id,
                 "stack_name": props.get("stackName", artifact_id),
                 "environment": artifact.get("environment"),
                 "template": template,
                 "directory": directory,
-                "display_name": artifact.get("displayName", artifact_id),
+                "display_name": display,
             }
         elif kind == "cdk:cloud-assembly":
             _collect_stacks(directory / props["directoryName"], found)
+
+
+def nested_template(stack: dict[str, Any], logical_ids: list[str]) -> dict[str, Any] | None:
+    """The template of a NestedStack: follow ``AWS::CloudFormation::Stack`` resources down."""
+    template: dict[str, Any] | None = stack["template"]
+    for logical in logical_ids:
+        resource = (template or {}).get("Resources", {}).get(logical) or {}
+        path = (resource.get("Metadata") or {}).get("aws:asset:path")
+        if not path:
+            return None
+        template = json.loads((Path(stack["directory"]) / path).read_text())
+    return template
 
 
 def read_cdk_json(project: Path) -> dict[str, Any]:
@@ -112,6 +131,11 @@ def read_cdk_json(project: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("app"), str):
         raise SynthError(f'{path} has no "app" command; add one, e.g. "app": "python3 app.py".')
     return data
+
+
+#: CDK's context key naming the stacks whose assets are bundled (Docker, esbuild...); [] =
+#: none. Live synthesis sets it: a relayed function's code is replaced by the stub anyway.
+BUNDLING_STACKS = "aws:cdk:bundling-stacks"
 
 
 def context_for(project: Path, stage: str, extra: Mapping[str, Any] | None = None) -> dict:
@@ -210,6 +234,7 @@ def synthesize(
     env: Mapping[str, str] | None = None,
     validation: bool = True,
     app_files: bool = True,
+    bundle: list[str] | None = None,
 ) -> Assembly:
     """Run the app command into ``out_dir`` (live mode when ``live`` is given), cached.
 
@@ -218,11 +243,15 @@ def synthesize(
 
     ``validation=False`` skips CDK's built-in CloudFormation validation, measured at ~4.3 s
     of a ~4.8 s synth here; the emulator path uses it, deploys keep it.
+    ``bundle``: in live mode, the stacks (node path patterns) whose assets are bundled;
+    none by default, as the stub replaces a relayed function's code (no Docker needed).
     """
     project = project.resolve()
     cdk_json = read_cdk_json(project)
     command = command or cdk_json["app"]
     full_context = context_for(project, stage, context)
+    if live is not None:
+        full_context[BUNDLING_STACKS] = list(bundle or [])
     relevant = {LIVE_CONFIG_ENV: live.to_json() if live is not None else ""}
     relevant["CDK_VALIDATION"] = "" if validation else "false"
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
@@ -319,8 +348,9 @@ def _quote(path: str) -> str:
 def write_functions(project: Path, stage: str, assembly: Assembly) -> list[dict[str, Any]]:
     """``.relay/stages/<stage>/functions.json`` from the Aspect's record and the templates.
 
-    Environments come from the synthesized template (tokens left as CloudFormation
-    expressions so provisioning can resolve them), without the variables relay added.
+    Environments come from the synthesized template (a NestedStack's own template for its
+    functions; tokens left as CloudFormation expressions so provisioning can resolve them),
+    without the variables relay added.
     """
     record = assembly.live_record()
     if record is None:
@@ -328,27 +358,40 @@ def write_functions(project: Path, stage: str, assembly: Assembly) -> list[dict[
     stacks = assembly.stacks()
     functions = []
     for fn in record["functions"]:
-        stack = stacks.get(fn["stack"])
-        resource = (stack or {}).get("template", {}).get("Resources", {}).get(fn["logical_id"])
+        stack = stacks.get(fn["stack"]) or {}
+        template = nested_template(stack, fn.get("nested") or []) if stack else None
+        resource = (template or {}).get("Resources", {}).get(fn["logical_id"])
         props = (resource or {}).get("Properties", {})
         variables = dict((props.get("Environment") or {}).get("Variables") or {})
         for key in fn.get("added_environment", []):
             variables.pop(key, None)
-        layers = [record["layers"].get(f"{fn['stack']}/{lid}") for lid in fn.get("layers", [])]
+        layers, source_layers, missing = [], [], []
+        for lid in fn.get("layers", []):
+            layer = record["layers"].get(f"{fn.get('stack_path') or fn['stack']}/{lid}")
+            if layer is None:
+                missing.append(lid)
+            elif layer.get("python_root"):
+                source_layers.append(layer["dir"])
+            else:
+                layers.append(layer["dir"])
         functions.append(
             {
                 "path": fn["path"],
                 "stack": fn["stack"],
-                "stack_name": (stack or {}).get("stack_name", fn["stack"]),
+                "stack_name": stack.get("stack_name", fn["stack"]),
+                "nested": fn.get("nested") or [],
                 "logical_id": fn["logical_id"],
                 "relayed": fn["relayed"],
                 "reason": fn.get("reason"),
+                "note": fn.get("note"),
                 "runtime": fn["runtime"],
                 "handler": fn["handler"],
                 "code_dir": fn["code_dir"],
                 "timeout": fn["timeout"],
                 "memory": fn["memory"],
-                "layers": [path for path in layers if path],
+                "layers": layers,
+                "source_layers": source_layers,
+                "remote_layers": missing,  # ARNs (or logical ids) with no local folder
                 "environment": variables,
                 "warnings": fn.get("warnings", []),
             }
@@ -394,7 +437,9 @@ def install_hook() -> None:
 
 
 def _patch_stage(aws_cdk: Any) -> None:
-    """Wrap ``synth`` of ``Stage`` and ``App`` (App overrides it) to apply live mode first."""
+    """Wrap ``synth`` of ``Stage`` and ``App`` (App overrides it) to apply live mode first,
+    and note which functions custom resources and Triggers call during the deployment."""
+    _relay_live_module().record_deploy_time_calls(aws_cdk)
     for cls in (aws_cdk.Stage, aws_cdk.App):
         if "synth" in cls.__dict__ and not getattr(cls.__dict__["synth"], "_relay", False):
             cls.synth = _live_synth(cls.__dict__["synth"])

@@ -61,6 +61,8 @@ class LiveTarget:
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
     cleanup: list[Any] = field(default_factory=list)
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # per function, said once
+    skipped_types: dict[str, int] = field(default_factory=dict)  # local: not emulated
 
 
 def start_command(**kwargs: Any) -> int:
@@ -257,6 +259,9 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
         lambda_endpoint=handle.lambda_endpoint,
         s3_endpoint=handle.s3_endpoint,
         credentials=LOCAL_CREDENTIALS,
+        not_relayed=list(handle.not_relayed),
+        notes=list(handle.notes),
+        skipped_types=dict(handle.skipped_types),
     )
 
 
@@ -309,10 +314,33 @@ def _session(
     )
 
 
+def _runtime(view: LiveView, debug: Any = None) -> Any:
+    """The local runtime, building each function's own environment (relay/runtime/envs.py)."""
+    from relay.runtime import LocalRuntime
+    from relay.runtime.envs import EnvBuilder
+
+    envs = EnvBuilder(progress=view.info)
+    return LocalRuntime(watch=True, on_log=view.log, debug=debug, envs=envs)
+
+
+async def _prepare_functions(view: LiveView, target: LiveTarget, runtime: Any) -> None:
+    """Say what the app's functions need to know once, and build their environments now
+    (progress shown), so that the first invocation after ready does not wait for pip."""
+    for note in target.notes:
+        view.info(note)
+    if target.skipped_types:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(target.skipped_types.items()))
+        view.info(f"the emulator does not provide: {kinds}")
+    paths = {f.function_name: f.path for f in target.functions}
+    if runtime.envs is not None:
+        runtime.envs.label = lambda name: paths.get(name, name)
+    for failure in await runtime.prepare([f.config for f in target.functions]):
+        view.error(str(failure))  # that function's own problem: the others are served
+
+
 async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget, debug: Any) -> int:
     from relay.client import RelayClient
     from relay.observers import ObserverError, open_observers
-    from relay.runtime import LocalRuntime
 
     view.name_functions({f.function_name: f.path for f in target.functions})
     try:
@@ -322,8 +350,9 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
     except ObserverError as exc:
         view.error(str(exc))
         return 2
-    runtime = LocalRuntime(watch=True, on_log=view.log, debug=debug)
+    runtime = _runtime(view, debug)
     await runtime.start()
+    await _prepare_functions(view, target, runtime)
     ready = asyncio.Event()
 
     def on_connected(connection_id: str) -> None:
@@ -414,7 +443,6 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.emulator.command import remove_own_state, write_state
     from relay.emulator.provision import ProvisionError, provision
     from relay.observers import ObserverError, open_observers
-    from relay.runtime import LocalRuntime
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     async with contextlib.AsyncExitStack() as stack:
@@ -423,7 +451,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             # Spare workers are generic processes: they start (and import the runtime client)
             # while the app is synthesized, so the first invocation finds one warm. Under
             # --debug they must start after debugpy is listening, i.e. after the cloud side.
-            runtime = await stack.enter_async_context(LocalRuntime(watch=True, on_log=view.log))
+            runtime = await stack.enter_async_context(_runtime(view))
         emulator = await stack.enter_async_context(Emulator())
         with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
             try:
@@ -456,13 +484,13 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             s3_endpoint=emulator.endpoints["s3"],
             credentials=LOCAL_CREDENTIALS,
             not_relayed=list(getattr(provisioned, "not_relayed", [])),
+            notes=list(provisioned.notes),
+            skipped_types=dict(provisioned.skipped_types),
         )
         if runtime is None:
             # After the cloud side is up: a debugger follows the handlers' workers only.
             debug = _enable_debug(options, view)
-            runtime = await stack.enter_async_context(
-                LocalRuntime(watch=True, on_log=view.log, debug=debug)
-            )
+            runtime = await stack.enter_async_context(_runtime(view, debug))
         view.name_functions({f.function_name: f.path for f in target.functions})
         try:
             observers = await open_observers(
@@ -472,6 +500,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             view.error(str(exc))
             return 2
         stack.push_async_callback(observers.close)
+        await _prepare_functions(view, target, runtime)
         credentials = (
             (LOCAL_CREDENTIALS.access_key, LOCAL_CREDENTIALS.secret_key)
             if options.local_credentials

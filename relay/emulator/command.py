@@ -43,6 +43,9 @@ class EmulatorHandle:
     functions: list[Any] = field(default_factory=list)  # provision.ProvisionedFunction
     #: the `relay start` whose emulator this is (None: a `relay emulator` run by hand)
     owner_pid: int | None = None
+    not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    skipped_types: dict[str, int] = field(default_factory=dict)  # not emulated: count
+    notes: list[str] = field(default_factory=list)  # said once at start
 
 
 def state_path(project: Path) -> Path:
@@ -63,6 +66,8 @@ def _function_record(function: Any) -> dict[str, Any]:
             "handler": config.handler,
             "code_dir": str(config.code_dir),
             "layers": [str(p) for p in config.layers],
+            "source_layers": [str(p) for p in config.source_layers],
+            "runtime": config.runtime,
             "timeout": config.timeout,
             "memory_mb": config.memory_mb,
             "region": config.region,
@@ -96,6 +101,9 @@ def write_state(
         "bucket": getattr(provisioned, "bucket", ""),
         "table": getattr(provisioned, "table", ""),
         "functions": [_function_record(f) for f in provisioned.functions],
+        "not_relayed": [list(pair) for pair in getattr(provisioned, "not_relayed", [])],
+        "skipped_types": dict(getattr(provisioned, "skipped_types", {})),
+        "notes": list(getattr(provisioned, "notes", [])),
     }
     path = state_path(project)
     private_dir(path.parent)
@@ -134,6 +142,8 @@ def _functions(records: list[dict[str, Any]]) -> list[Any]:
             handler=c["handler"],
             code_dir=Path(c["code_dir"]),
             layers=tuple(Path(p) for p in c.get("layers", [])),
+            source_layers=tuple(Path(p) for p in c.get("source_layers", [])),
+            runtime=c.get("runtime", ""),
             timeout=float(c["timeout"]),
             memory_mb=int(c["memory_mb"]),
             region=c["region"],
@@ -182,6 +192,9 @@ def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
     if not _alive(handle.pid, handle.lambda_endpoint):
         return None
     handle.functions = _functions(document.get("functions", []))
+    handle.not_relayed = [(str(p), str(r)) for p, r in document.get("not_relayed", [])]
+    handle.skipped_types = dict(document.get("skipped_types") or {})
+    handle.notes = [str(n) for n in document.get("notes", [])]
     return handle
 
 

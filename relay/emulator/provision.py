@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from relay.runtime.config import FunctionConfig
 _CREATED = {
     "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Lambda::Function", "AWS::Lambda::Url",
     "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
-    "AWS::ApiGatewayV2::Stage", "AWS::Lambda::LayerVersion",
+    "AWS::ApiGatewayV2::Stage", "AWS::Lambda::LayerVersion", "AWS::CloudFormation::Stack",
 }  # fmt: skip
 _NOT_NEEDED = {
     "AWS::CDK::Metadata", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Permission",
@@ -67,6 +68,7 @@ class Provisioned:
     not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped_types: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # per function, said once at start
     assembly: Path | None = None
 
 
@@ -227,6 +229,7 @@ class _Provisioner:
         self.account = account
         self.placeholders = placeholders
         self.skipped: Counter[str] = Counter()
+        self._relays_own: set[int] = set()  # id() of the debug stack's _Stack objects
         self.warnings: list[str] = []
         self.exports: dict[str, str] = {}
         self.substitutions: dict[str, str] = {}
@@ -254,9 +257,11 @@ class _Provisioner:
     ) -> Provisioned:
         debug_stacks = self._stacks(debug)
         app_stacks = self._stacks(app)
-        everything = debug_stacks + app_stacks
-        for stack in everything:
+        self._relays_own = {id(stack) for stack in debug_stacks}
+        for stack in debug_stacks + app_stacks:
             self._name_resources(stack)
+        app_stacks += [n for stack in list(app_stacks) for n in self._nested_stacks(stack)]
+        everything = debug_stacks + app_stacks
         for stack in everything:
             self._create_storage(stack)
         apis = [api for stack in debug_stacks for api in self._create_apis(stack)]
@@ -292,17 +297,26 @@ class _Provisioner:
         functions: list[ProvisionedFunction] = []
         not_relayed: list[tuple[str, str]] = []
         by_id = {s.artifact_id: s for s in app_stacks}
+        notes: list[str] = []
         for record in records:
             self.warnings.extend(f"{record['path']}: {w}" for w in record.get("warnings", []))
             if not record["relayed"]:
                 not_relayed.append((record["path"], record["reason"] or "not relayed"))
                 continue
-            key = (record["stack"], record["logical_id"])
-            info = created.get(key)
+            if record.get("note"):
+                notes.append(f"{record['path']}: {record['note']}")
+            for layer in record.get("remote_layers", []):
+                notes.append(
+                    f"{record['path']}: layer {layer} is not available locally: pass "
+                    f"--layer-dir {layer}=DIR (a folder with its python/), or add its package "
+                    "to the function's requirements.txt"
+                )
+            stack_key = "/".join([record["stack"], *record.get("nested", [])])
+            info = created.get((stack_key, record["logical_id"]))
             if info is None:
                 not_relayed.append((record["path"], "not created in the emulator"))
                 continue
-            stack = by_id[record["stack"]]
+            stack = by_id[stack_key]
             environment = self._environment(
                 stack, record["environment"], f"{record['path']} (local)"
             )
@@ -311,6 +325,8 @@ class _Provisioner:
                 handler=record["handler"],
                 code_dir=Path(record["code_dir"]),
                 layers=tuple(Path(p) for p in record["layers"]),
+                source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
+                runtime=record["runtime"],
                 environment=environment,
                 timeout=float(record["timeout"]),
                 memory_mb=int(record["memory"]),
@@ -338,6 +354,7 @@ class _Provisioner:
             not_relayed=not_relayed,
             skipped_types=dict(self.skipped),
             warnings=self.warnings,
+            notes=notes,
             assembly=app.directory,
         )
 
@@ -349,6 +366,46 @@ class _Provisioner:
             _Stack(artifact_id, s["stack_name"], s["template"], s["directory"])
             for artifact_id, s in assembly.stacks().items()
         ]
+
+    def _nested_stacks(self, parent: _Stack) -> list[_Stack]:
+        """A NestedStack's template, named and given its parameters as CloudFormation would
+        (``AWS::CloudFormation::Stack`` with the template as an asset); recursively.
+
+        Its key is the parent's plus the nested stack's logical id, as relay records it.
+        """
+        found: list[_Stack] = []
+        resolve = self._resolver(parent)
+        for logical, resource in parent.template.get("Resources", {}).items():
+            path = (resource.get("Metadata") or {}).get("aws:asset:path")
+            if resource.get("Type") != "AWS::CloudFormation::Stack" or not path:
+                continue
+            template = json.loads((parent.directory / path).read_text())
+            name = _physical_name(parent, logical, 128)
+            nested = _Stack(f"{parent.artifact_id}/{logical}", name, template, parent.directory)
+            parameters = resource.get("Properties", {}).get("Parameters") or {}
+            for key, value in parameters.items():
+                try:
+                    nested.refs[key] = str(resolve(value))
+                except Unresolvable as exc:
+                    self.warnings.append(f"{nested.name}: parameter {key} left out: {exc}")
+            self._name_resources(nested)
+            nested_resolve = self._resolver(nested)
+            for output, spec in template.get("Outputs", {}).items():
+                with contextlib.suppress(Unresolvable):
+                    parent.attrs[(logical, f"Outputs.{output}")] = str(
+                        nested_resolve(spec["Value"])
+                    )
+            parent.refs[logical] = (
+                f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{name}/"
+                f"{_suffix(name, 'id')}"
+            )
+            found += [nested, *self._nested_stacks(nested)]
+        return found
+
+    def _skip(self, stack: _Stack, kind: str) -> None:
+        """Count a resource the emulator does not provide (the app's; relay's are known)."""
+        if id(stack) not in self._relays_own:
+            self.skipped[kind] += 1
 
     def _resolver(self, stack: _Stack) -> _Resolver:
         return _Resolver(stack, self.region, self.account, self.exports)
@@ -405,7 +462,7 @@ class _Provisioner:
             elif kind == "AWS::S3::Bucket":
                 self._create_bucket(stack.refs[logical])
             elif kind not in _CREATED and kind not in _NOT_NEEDED:
-                self.skipped[kind] += 1
+                self._skip(stack, kind)
 
     def _create_table(self, name: str, props: dict[str, Any]) -> None:
         ddb = self.client("dynamodb")
@@ -452,7 +509,7 @@ class _Provisioner:
             if resource.get("Type") != "AWS::ApiGatewayV2::Api":
                 continue
             if props.get("ProtocolType") != "WEBSOCKET":
-                self.skipped["AWS::ApiGatewayV2::Api (HTTP)"] += 1
+                self._skip(stack, "AWS::ApiGatewayV2::Api (HTTP)")
                 continue
             routes: dict[str, str] = {}
             auth = "NONE"
@@ -538,7 +595,7 @@ class _Provisioner:
             runtime = str(props.get("Runtime", ""))
             asset = resource.get("Metadata", {}).get("aws:asset:path")
             if not _PYTHON.match(runtime) or asset is None:
-                self.skipped[f"AWS::Lambda::Function ({runtime or 'image'})"] += 1
+                self._skip(stack, f"AWS::Lambda::Function ({runtime or 'image'})")
                 continue
             environment = self._environment(
                 stack, (props.get("Environment") or {}).get("Variables") or {}, logical

@@ -31,11 +31,18 @@ class FunctionConfig:
     memory_mb: int = 128
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    #: Lambda's runtime name ("python3.12"); "" = whatever relay runs on
+    runtime: str = ""
+    #: layer folders whose contents Lambda gets under python/ (PythonLayerVersion entries)
+    source_layers: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen + hashable comparisons need plain, immutable values.
         object.__setattr__(self, "code_dir", Path(self.code_dir).resolve())
         object.__setattr__(self, "layers", tuple(Path(p).resolve() for p in self.layers))
+        object.__setattr__(
+            self, "source_layers", tuple(Path(p).resolve() for p in self.source_layers)
+        )
         object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
         if not self.name:
             raise ValueError("FunctionConfig.name is empty: give the AWS function name")
@@ -64,7 +71,7 @@ class FunctionConfig:
 
     @property
     def watched_dirs(self) -> tuple[Path, ...]:
-        return (self.code_dir, *self.layers)
+        return (self.code_dir, *self.source_layers, *self.layers)
 
     def same_as(self, other: FunctionConfig) -> bool:
         """Equality including the environment mapping (MappingProxyType compares by identity)."""
@@ -78,6 +85,8 @@ class FunctionConfig:
             and self.memory_mb == other.memory_mb
             and self.region == other.region
             and self.account_id == other.account_id
+            and self.runtime == other.runtime
+            and self.source_layers == other.source_layers
         )
 
 
@@ -105,23 +114,36 @@ def stdlib_paths() -> list[str]:
     ]
 
 
-def code_paths(config: FunctionConfig) -> list[str]:
+def code_paths(config: FunctionConfig, python_tag: str = PYTHON_TAG) -> list[str]:
     """Lambda's import order: the task root, then /opt/python of the merged layers.
 
     Lambda extracts layers into /opt in order, a later layer overwriting an earlier one, so
-    the later layer's folders come first here.
+    the later layer's folders come first here. A source layer (a PythonLayerVersion entry)
+    is what its bundle puts under python/, so it goes on the path as it is.
     """
     paths = [str(config.code_dir)]
     for layer in reversed(config.layers):
-        paths.append(str(layer / "python" / "lib" / PYTHON_TAG / "site-packages"))
+        paths.append(str(layer / "python" / "lib" / python_tag / "site-packages"))
         paths.append(str(layer / "python"))
+    paths.extend(str(layer) for layer in reversed(config.source_layers))
     return paths
 
 
 def lambda_environment(
-    config: FunctionConfig, *, runtime_api: str, log_stream: str, debug: bool = False
+    config: FunctionConfig,
+    *,
+    runtime_api: str,
+    log_stream: str,
+    debug: bool = False,
+    python_tag: str = PYTHON_TAG,
+    site_paths: list[str] | None = None,
 ) -> dict[str, str]:
-    """The exact environment a worker runs the handler with."""
+    """The exact environment a worker runs the handler with.
+
+    ``python_tag`` and ``site_paths``: the interpreter the worker really runs and its
+    packages (the function's own environment; relay's by default).
+    """
+    site_paths = runtime_paths() if site_paths is None else site_paths
     env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "en_US.UTF-8")
@@ -136,12 +158,12 @@ def lambda_environment(
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "_HANDLER": config.handler,
             "LAMBDA_TASK_ROOT": str(config.code_dir),
-            "LAMBDA_RUNTIME_DIR": runtime_paths()[0],
+            "LAMBDA_RUNTIME_DIR": site_paths[0],
             "AWS_REGION": config.region,
             "AWS_DEFAULT_REGION": config.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{PYTHON_TAG}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{python_tag}",
             "TZ": ":UTC",
-            "PYTHONPATH": os.pathsep.join([*code_paths(config), *runtime_paths()]),
+            "PYTHONPATH": os.pathsep.join([*code_paths(config, python_tag), *site_paths]),
             "IS_LOCAL": "true",
         }
     )

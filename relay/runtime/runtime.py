@@ -14,13 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from relay.runtime.config import (
-    FunctionConfig,
-    code_paths,
-    lambda_environment,
-    runtime_paths,
-    stdlib_paths,
-)
+from relay.runtime.config import FunctionConfig, code_paths, lambda_environment
+from relay.runtime.envs import EnvBuilder, EnvError, FunctionEnv, own_env
 from relay.runtime.freshness import digest
 from relay.runtime.pool import FunctionPool
 from relay.runtime.reload import CodeWatcher, drop_bytecode
@@ -63,6 +58,7 @@ class LocalRuntime:
         debug: Any = None,
         pycache_dir: Path | None = None,
         check_saves: bool | None = None,
+        envs: EnvBuilder | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -72,6 +68,8 @@ class LocalRuntime:
         self.check_saves = watch if check_saves is None else check_saves
         self.on_log = on_log
         self.debug = debug
+        #: builds each function's own environment; None: every function runs in relay's
+        self.envs = envs
         self._pools: dict[str, FunctionPool] = {}
         self._spares: list[Worker] = []
         self._spawning = 0
@@ -225,9 +223,37 @@ class LocalRuntime:
                 f"(configured: {known})"
             ) from None
 
+    async def prepare(self, configs: list[FunctionConfig]) -> list[EnvError]:
+        """Build (or find cached) the environments of these functions before the first call.
+
+        Returns the failures (one per function that cannot run yet); the others are ready.
+        """
+        failures: list[EnvError] = []
+        if self.envs is not None:
+            for config in configs:
+                try:
+                    await asyncio.to_thread(self.envs.env_for, config)
+                except EnvError as exc:
+                    failures.append(exc)
+        return failures
+
+    async def _env(self, config: FunctionConfig) -> FunctionEnv:
+        if self.envs is None:
+            return own_env()
+        return await asyncio.to_thread(self.envs.env_for, config)
+
     async def _new_worker(self, config: FunctionConfig, generation: int) -> Worker:
-        fresh = not self._spares
-        worker = self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
+        env_of = await self._env(config)
+        if env_of.own:
+            fresh = not self._spares
+            worker = (
+                self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
+            )
+        else:  # its own interpreter and packages: no spare of relay's can serve it
+            fresh = True
+            worker = await Worker.spawn(
+                self._spawn_env(), python=env_of.python, site_paths=list(env_of.site_paths)
+            )
         worker.on_state = None
         worker.enforce_timeouts = self.debug is None
         worker.on_log = self.on_log
@@ -236,8 +262,10 @@ class LocalRuntime:
             runtime_api=f"127.0.0.1:{worker.port}",
             log_stream=_log_stream(),
             debug=self.debug is not None,
+            python_tag=env_of.tag,
+            site_paths=list(env_of.site_paths),
         )
-        sys_path = [*code_paths(config), *stdlib_paths(), *runtime_paths()]
+        sys_path = [*code_paths(config, env_of.tag), *env_of.stdlib, *env_of.site_paths]
         worker.assign(
             config,
             generation,

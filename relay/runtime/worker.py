@@ -148,8 +148,17 @@ class Worker(api.RuntimeApiHandler):
 
     # lifecycle ---------------------------------------------------------------------
     @classmethod
-    async def spawn(cls, extra_env: Mapping[str, str] | None = None) -> Worker:
-        """Start a spare: a Python process that has imported awslambdaric and waits."""
+    async def spawn(
+        cls,
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        python: str | None = None,
+        site_paths: list[str] | None = None,
+    ) -> Worker:
+        """Start a spare: a Python process that has imported awslambdaric and waits.
+
+        ``python`` and ``site_paths``: a function's own environment (relay's by default).
+        """
         self = cls()
         self._server, self.port = await api.serve(self)
         read_fd, write_fd = os.pipe()
@@ -159,7 +168,7 @@ class Worker(api.RuntimeApiHandler):
         env = {k: v for k, v in os.environ.items() if k in passed}
         env.update(
             {
-                "PYTHONPATH": os.pathsep.join(runtime_paths()),
+                "PYTHONPATH": os.pathsep.join(site_paths or runtime_paths()),
                 "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
                 "RELAY_ROOT": RELAY_ROOT,
                 "RELAY_LOADED_FD": str(loaded_write),
@@ -169,7 +178,7 @@ class Worker(api.RuntimeApiHandler):
         self._spawned_at = time.perf_counter()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
+                python or sys.executable,
                 "-S",
                 ENTRY,
                 stdin=asyncio.subprocess.PIPE,

@@ -156,12 +156,17 @@ def test_record_has_original_handler_source_dir_and_limits(live_app: dict) -> No
         "layers": [orders["layers"][0]],
         "added_environment": sorted([*RELAY_ENV, "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER"]),
         "warnings": [],
+        "stack_path": "shop-alice",
+        "nested": [],
+        "template_file": None,
+        "note": None,
     }
     assert orders["logical_id"].startswith("Orders")
     layers = live_app["record"]["layers"]
-    assert layers[f"shop-alice/{orders['layers'][0]}"] == str(
-        (SAMPLE / "layers" / "shared").resolve()
-    )
+    assert layers[f"shop-alice/{orders['layers'][0]}"] == {
+        "dir": str((SAMPLE / "layers" / "shared").resolve()),
+        "python_root": False,
+    }
 
 
 def test_timeout_kept_by_default_raised_with_increase_timeout(

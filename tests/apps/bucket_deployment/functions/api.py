@@ -1,0 +1,5 @@
+import os
+
+
+def handler(event, context):
+    return {"bucket": os.environ["BUCKET"]}

@@ -1,0 +1,151 @@
+"""Per-function environments: a function's declared requirements (and its layers'), built
+with uv into a cached environment, hot reload kept, a requirements change rebuilds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from rt_helpers import fn
+
+from relay.runtime import LocalRuntime
+from relay.runtime.envs import EnvBuilder, EnvError, choose_interpreter, declared, own_interpreter
+
+HANDLER = """\
+import os
+import sys
+
+
+def handler(event, context):
+    names = {}
+    for name in event["modules"]:
+        try:
+            module = __import__(name)
+            names[name] = module.__file__
+        except ImportError:
+            names[name] = None
+    return {
+        "modules": names,
+        "execution_env": os.environ["AWS_EXECUTION_ENV"],
+    }
+"""
+OWN = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@pytest.fixture(scope="module")
+def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Environments in a test folder; uv's download cache stays the user's."""
+    return tmp_path_factory.mktemp("envs")
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, env_cache: Path) -> AsyncIterator[tuple[LocalRuntime, list]]:
+    lines: list[str] = []
+    builder = EnvBuilder(env_cache, progress=lines.append)
+    async with LocalRuntime(watch=True, pycache_dir=tmp_path / "pyc", envs=builder) as rt:
+        yield rt, lines
+
+
+def test_declared_reads_the_code_folder_and_each_layer(tmp_path: Path) -> None:
+    code, layer, source_layer = tmp_path / "code", tmp_path / "layer", tmp_path / "entry"
+    for folder in (code, layer, source_layer):
+        folder.mkdir()
+    (code / "pyproject.toml").write_text(
+        '[project]\nname = "f"\nversion = "1"\ndependencies = ["humanize==4.11.0"]\n'
+    )
+    (layer / "requirements.txt").write_text("python-slugify\n")
+    (source_layer / "requirements.txt").write_text("text-unidecode\n")
+    config = fn("f", "app.handler", code=code, layers=(layer,), source_layers=(source_layer,))
+    wanted = declared(config)
+    assert wanted.files == (source_layer / "requirements.txt", layer / "requirements.txt")
+    assert wanted.specifiers == ("humanize==4.11.0",)
+
+
+def test_broken_pyproject_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    with pytest.raises(EnvError, match=r"pyproject.toml is not valid TOML .*save again"):
+        declared(fn("f", "app.handler", code=tmp_path))
+
+
+def test_interpreter_matches_the_runtime_or_is_the_nearest_with_a_note() -> None:
+    assert choose_interpreter(OWN) == (own_interpreter(), None)
+    assert choose_interpreter("") == (own_interpreter(), None)
+    interpreter, note = choose_interpreter("python3.99")
+    assert note == (
+        f"runs on {interpreter.tag}: no python3.99 interpreter is installed (install one, "
+        "e.g. `uv python install 3.99`, to match Lambda)"
+    )
+
+
+def test_nothing_declared_on_relays_interpreter_is_relays_environment(
+    tmp_path: Path, env_cache: Path
+) -> None:
+    env = EnvBuilder(env_cache).env_for(fn("plain", "app.handler", code=tmp_path, runtime=OWN))
+    assert env.own is True
+    assert env.python == sys.executable
+
+
+@pytest.mark.anyio
+async def test_requirements_are_installed_and_a_change_rebuilds_and_reloads(
+    runtime: tuple[LocalRuntime, list[str]], tmp_path: Path, env_cache: Path
+) -> None:
+    rt, lines = runtime
+    assert importlib.util.find_spec("humanize") is None  # relay's own has neither
+    assert importlib.util.find_spec("slugify") is None
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    (code / "requirements.txt").write_text("humanize==4.11.0\n")
+    rt.configure(fn("deps", "app.handler", code=code, runtime=OWN))
+    event = json.dumps({"modules": ["humanize", "slugify", "boto3", "awslambdaric"]}).encode()
+
+    first = await rt.invoke("deps", event)
+    assert first.function_error is None, first.payload
+    answer = json.loads(first.payload)
+    assert answer["modules"]["humanize"] is not None
+    assert answer["modules"]["slugify"] is None
+    assert answer["modules"]["boto3"] is not None  # Lambda's runtime has boto3
+    assert answer["execution_env"] == f"AWS_Lambda_{OWN}"
+    humanize = Path(answer["modules"]["humanize"])
+    assert humanize.is_relative_to(env_cache)  # the function's own environment
+    assert lines[0] == f"deps: building its environment ({OWN}; {code / 'requirements.txt'})"
+    assert lines[-1].startswith("deps: environment ready (")
+
+    reloads = rt.reloads["deps"]
+    (code / "requirements.txt").write_text("humanize==4.11.0\npython-slugify==8.0.4\n")
+    await rt.wait_reload("deps", reloads, timeout=30)
+    second = json.loads((await rt.invoke("deps", event)).payload)
+    assert second["modules"]["slugify"] is not None
+    slugify = Path(second["modules"]["slugify"])
+    assert slugify.is_relative_to(env_cache)
+    # another environment, keyed by the new file
+    assert slugify.parents[1] != humanize.parents[1]
+
+
+def test_a_cached_environment_is_found_without_building(tmp_path: Path, env_cache: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "requirements.txt").write_text("humanize==4.11.0\n")
+    config = fn("cached", "app.handler", code=code, runtime=OWN)
+    EnvBuilder(env_cache).env_for(config)  # built (or already built by the test above)
+    lines: list[str] = []
+    env = EnvBuilder(env_cache, progress=lines.append).env_for(config)
+    assert lines == []
+    assert env.own is False
+    assert Path(env.site_paths[0], "humanize").is_dir()
+
+
+def test_a_failing_install_says_what_to_fix(tmp_path: Path, env_cache: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("this-package-does-not-exist-relay==0.0.1\n")
+    config = fn("broken", "app.handler", code=tmp_path, runtime=OWN)
+    with pytest.raises(EnvError) as caught:
+        EnvBuilder(env_cache).env_for(config)
+    message = str(caught.value)
+    assert message.startswith("broken: installing its requirements failed (exit ")
+    assert "this-package-does-not-exist-relay" in message
+    assert message.endswith("Fix the requirements file and save it: relay builds again.")
+    assert not any(p.name.endswith(".tmp") for p in env_cache.iterdir())
