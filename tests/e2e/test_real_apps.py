@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.runtime.envs import CACHE_ENV, choose_interpreter
 from relay.cloud.synth import Assembly
+from relay.runtime.envs import CACHE_ENV, choose_interpreter
 from tests.e2e.relay_process import RelayProcess, connected, lambda_client, read_session
 
 APP = Path(__file__).parent.parent / "apps" / "combined"
