@@ -40,15 +40,64 @@ async def open_observers(
     stage: str,
     view: Any,
     record: bool,
+    console: bool = False,
+    console_port: int = 0,
+    runtime: Any = None,
+    functions: dict[str, str] | None = None,
 ) -> Observers:
-    """The feed with the live view and, as asked, the recorder subscribed."""
+    """The feed with the live view and, as asked, the recorder and the web console."""
     feed = InvocationFeed(view.event)
     observers = Observers(feed)
+    try:
+        paths = load_paths(project)
+    except RedactionConfigError as exc:
+        raise ObserverError(str(exc)) from None
     if record:
-        try:
-            paths = load_paths(project)
-        except RedactionConfigError as exc:
-            raise ObserverError(f"{exc} (or pass --no-record)") from None
         observers.recorder = Recorder.for_stage(project, stage, paths)
         feed.subscribe(observers.recorder)
+    if console:
+        observers.console = await _open_console(
+            project, stage, feed, runtime, functions or {}, paths, console_port
+        )
+        view.info(f"console: {observers.console.url}")
     return observers
+
+
+async def _open_console(
+    project: Path,
+    stage: str,
+    feed: InvocationFeed,
+    runtime: Any,
+    functions: dict[str, str],
+    redact_paths: list[str],
+    port: int,
+) -> Any:
+    from relay.ui.console import Console
+    from relay.ui.console.actions import ConsoleActions
+
+    console = Console(
+        stage=stage,
+        functions=functions,
+        redact_paths=redact_paths,
+        reloads=lambda: dict(runtime.reloads) if runtime is not None else {},
+        port=port,
+    )
+    if runtime is not None:
+        actions = ConsoleActions(
+            state=console.state,
+            runtime=runtime,
+            publish=feed.publish,
+            project=project,
+            stage=stage,
+            redact_paths=redact_paths,
+        )
+        console.actions.update(actions.as_dict())
+    try:
+        await console.start()
+    except OSError as exc:
+        raise ObserverError(
+            f"the web console could not listen on 127.0.0.1:{port} ({exc.strerror}); "
+            "pass --console-port with a free port, or --no-console"
+        ) from None
+    feed.subscribe(console)
+    return console

@@ -21,3 +21,6 @@ def _silence_node_end_of_life_banner() -> None:
 
 
 _silence_node_end_of_life_banner()
+
+# The shop app's `relay start` is shared by tests/record and tests/ui (one start per run).
+pytest_plugins = ["tests.record.shop"]

@@ -340,18 +340,17 @@ async def _prepare_functions(view: LiveView, target: LiveTarget, runtime: Any) -
 
 async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget, debug: Any) -> int:
     from relay.client import RelayClient
-    from relay.observers import ObserverError, open_observers
+    from relay.observers import ObserverError
 
     view.name_functions({f.function_name: f.path for f in target.functions})
-    try:
-        observers = await open_observers(
-            project=options.project, stage=options.stage, view=view, record=options.record
-        )
-    except ObserverError as exc:
-        view.error(str(exc))
-        return 2
     runtime = _runtime(view, debug)
     await runtime.start()
+    try:
+        observers = await _observers(options, view, runtime, target)
+    except ObserverError as exc:
+        view.error(str(exc))
+        await runtime.close()
+        return 2
     await _prepare_functions(view, target, runtime)
     ready = asyncio.Event()
 
@@ -432,6 +431,24 @@ def _boto_session(target: LiveTarget) -> Any:
     )
 
 
+async def _observers(
+    options: StartOptions, view: LiveView, runtime: Any, target: LiveTarget
+) -> Any:
+    """The live view, recorder and web console, subscribed to one invocation feed."""
+    from relay.observers import open_observers
+
+    return await open_observers(
+        project=options.project,
+        stage=options.stage,
+        view=view,
+        record=options.record,
+        console=options.console,
+        console_port=options.console_port,
+        runtime=runtime,
+        functions={f.function_name: f.path for f in target.functions},
+    )
+
+
 async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     """Direct mode: the emulator in this process, its front doors calling the runtime.
 
@@ -442,7 +459,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.emulator import LOCAL_CREDENTIALS, Emulator
     from relay.emulator.command import remove_own_state, write_state
     from relay.emulator.provision import ProvisionError, provision
-    from relay.observers import ObserverError, open_observers
+    from relay.observers import ObserverError
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     async with contextlib.AsyncExitStack() as stack:
@@ -493,9 +510,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             runtime = await stack.enter_async_context(_runtime(view, debug))
         view.name_functions({f.function_name: f.path for f in target.functions})
         try:
-            observers = await open_observers(
-                project=options.project, stage=options.stage, view=view, record=options.record
-            )
+            observers = await _observers(options, view, runtime, target)
         except ObserverError as exc:
             view.error(str(exc))
             return 2

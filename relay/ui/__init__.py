@@ -1,1 +1,1 @@
-"""What relay shows the user while it runs."""
+"""What relay shows the user while it runs: the terminal live view and the web console."""

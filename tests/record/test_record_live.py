@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.record.conftest import (
+from tests.record.shop import (
     STAGE,
     events_folder,
     function_url,

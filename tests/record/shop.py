@@ -1,8 +1,10 @@
-"""Record tests' fixtures: the shop app served by `relay start --local` (recording on)."""
+"""The shop app served by `relay start --local --stage rec` (recording and console on), shared
+by the record and console tests as a pytest plugin (registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.request
@@ -32,8 +34,10 @@ def shop(shop_app: Path) -> Iterator[dict[str, Any]]:
     try:
         relay.wait_for(connected(shop_app, STAGE), "the client to connect", timeout=240)
         session = read_session(shop_app, STAGE)
+        relay.wait_for(lambda: "relay: console: " in relay.output, "the console URL", timeout=30)
         session["_process"] = relay
         session["_app"] = shop_app
+        session["_console"] = re.search(r"relay: console: (\S+)", relay.output).group(1)
         yield session
     finally:
         relay.stop()
