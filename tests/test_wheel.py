@@ -98,6 +98,8 @@ def test_wheel_installs_relay_cdk_and_stub_lambda_under_relays_name(wheel: Path)
         "relay/cdk/demo/app.py", "relay/cdk/demo/functions/greeting/app.py",
         "relay/stub_lambda/stub.py", "relay/stub_lambda/connect.py",
         "relay/cloud/cdk_cli.json",
+        "relay/ui/console/static/index.html", "relay/ui/console/static/console.js",
+        "relay/ui/console/static/console.css",
     ):  # fmt: skip
         assert expected in names
     for package in ROOT.joinpath("relay").rglob("__init__.py"):
