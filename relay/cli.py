@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import typer
+from relay.cloud.synth import silence_jsii_banners
 
-from relay import stage as stages
+# Before anything can import aws_cdk (jsii starts Node.js then, with this environment).
+silence_jsii_banners(os.environ)
+
+import typer  # noqa: E402
+
+from relay import stage as stages  # noqa: E402
+
+
+def _conventional_argument_help() -> None:
+    """Show arguments that have a metavar as `relay run HANDLER`, as options already are.
+
+    Typer (0.29) writes a required argument as `{handler}` in the usage line and adds its
+    type (`HANDLER <str>`); for a reader these are noise. Arguments without a metavar keep
+    Typer's rendering, and a Typer without these hooks is left alone.
+    """
+    from typer import core
+
+    argument = getattr(core, "TyperArgument", None)
+    usage = getattr(argument, "_usage_display_name", None)
+    display_type = getattr(argument, "display_type", None)
+    if argument is None or usage is None or display_type is None:
+        return
+
+    def usage_name(self: Any) -> str:
+        if self.metavar is None:
+            return usage(self)
+        return self.metavar if self.required else f"[{self.metavar}]"
+
+    def type_name(self: Any, ctx: Any) -> str:
+        return "" if self.metavar is not None else display_type(self, ctx)
+
+    argument._usage_display_name = usage_name
+    argument.display_type = type_name
+
+
+_conventional_argument_help()
 
 app = typer.Typer(
     add_completion=False,
@@ -19,17 +55,41 @@ app = typer.Typer(
 
 StageOpt = Annotated[
     str | None,
-    typer.Option("--stage", "-s", help="Stage name (default: .relay/stage, asked once)."),
+    typer.Option(
+        "--stage", "-s", metavar="NAME", help="Stage name (default: .relay/stage, asked once)."
+    ),
 ]
 AppOpt = Annotated[
     Path | None,
-    typer.Option("--app", help="Folder of the CDK app's cdk.json (default: nearest upwards)."),
+    typer.Option(
+        "--app", metavar="DIR", help="Folder of the CDK app's cdk.json (default: nearest upwards)."
+    ),
 ]
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"relay: {message}", err=True)
+    typer.echo(f"relay: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from relay import __version__
+
+        typer.echo(f"relay {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print relay's version."
+        ),
+    ] = False,
+) -> None:
+    """Run and debug the Lambda functions of a CDK app on this machine, live."""
 
 
 def _stage(explicit: str | None, project: Path) -> str:
@@ -46,19 +106,28 @@ def _project(app_dir: Path | None) -> Path:
 
 @app.command()
 def run(
-    handler: Annotated[str, typer.Argument(help="Handler, e.g. app.handler or pkg/mod.fn")],
+    handler: Annotated[
+        str, typer.Argument(metavar="HANDLER", help="Handler, e.g. app.handler or pkg/mod.fn")
+    ],
     event: Annotated[
-        str | None, typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+        str | None,
+        typer.Option("--event", "-e", metavar="FILE", help="Event JSON file, or - for stdin."),
     ] = None,
-    code_dir: Annotated[Path, typer.Option("--code-dir", help="Function code folder.")] = Path("."),
+    code_dir: Annotated[
+        Path, typer.Option("--code-dir", metavar="DIR", help="Function code folder.")
+    ] = Path("."),
     env: Annotated[
-        list[str] | None, typer.Option("--env", help="Environment variable K=V (repeat).")
+        list[str] | None,
+        typer.Option("--env", metavar="K=V", help="Environment variable K=V (repeat)."),
     ] = None,
     layer: Annotated[
-        list[Path] | None, typer.Option("--layer", help="Local layer folder (repeat).")
+        list[Path] | None,
+        typer.Option("--layer", metavar="DIR", help="Local layer folder (repeat)."),
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Timeout in seconds.")] = 3.0,
-    memory: Annotated[int, typer.Option("--memory", help="Memory size in MB.")] = 128,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", help="Timeout in seconds.")
+    ] = 3.0,
+    memory: Annotated[int, typer.Option("--memory", metavar="MB", help="Memory size in MB.")] = 128,
     watch: Annotated[bool, typer.Option("--watch", help="Re-run on every save.")] = False,
 ) -> None:
     """Run one handler locally, like `aws lambda invoke`."""
@@ -94,7 +163,9 @@ def start(
         bool, typer.Option("--increase-timeout", help="Raise stubbed timeouts to 900 s.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Run workers under debugpy.")] = False,
-    debug_port: Annotated[int, typer.Option("--debug-port", help="debugpy port.")] = 5678,
+    debug_port: Annotated[
+        int, typer.Option("--debug-port", metavar="PORT", help="debugpy port.")
+    ] = 5678,
     wait_for_debugger: Annotated[
         bool, typer.Option("--wait-for-debugger", help="Hold invocations until attached.")
     ] = False,
@@ -117,7 +188,8 @@ def start(
         bool, typer.Option("--console/--no-console", help="Serve the local web console.")
     ] = True,
     console_port: Annotated[
-        int, typer.Option("--console-port", help="Web console port (0: a free one).")
+        int,
+        typer.Option("--console-port", metavar="PORT", help="Web console port (0: a free one)."),
     ] = 0,
 ) -> None:
     """Go live: stub the app's functions and serve their invocations here."""
@@ -164,9 +236,12 @@ def emulator(
 
 @app.command()
 def invoke(
-    function: Annotated[str, typer.Argument(help="Function name or construct path.")],
+    function: Annotated[
+        str, typer.Argument(metavar="FUNCTION", help="Function name or construct path.")
+    ],
     event: Annotated[
-        str | None, typer.Option("--event", "-e", help="Event JSON file, or - for stdin.")
+        str | None,
+        typer.Option("--event", "-e", metavar="FILE", help="Event JSON file, or - for stdin."),
     ] = None,
     stage: StageOpt = None,
     app_dir: AppOpt = None,
@@ -187,10 +262,15 @@ def events(
     stage: StageOpt = None,
     app_dir: AppOpt = None,
     function: Annotated[
-        str | None, typer.Option("--function", "-f", help="Only this function (name or path).")
+        str | None,
+        typer.Option(
+            "--function", "-f", metavar="FUNCTION", help="Only this function (name or path)."
+        ),
     ] = None,
     errors: Annotated[bool, typer.Option("--errors", help="Only failed invocations.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Show the newest N (0: all).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="Show the newest N (0: all).")
+    ] = 50,
 ) -> None:
     """List the stage's recorded invocations (newest last)."""
     from relay.record.listing import events_command
@@ -209,12 +289,15 @@ def events(
 
 @app.command()
 def replay(
-    record_id: Annotated[str, typer.Argument(help="Recording id (relay events), or last.")],
+    record_id: Annotated[
+        str, typer.Argument(metavar="RECORDING", help="Recording id (relay events), or last.")
+    ],
     stage: StageOpt = None,
     app_dir: AppOpt = None,
     watch: Annotated[bool, typer.Option("--watch", help="Replay again on every save.")] = False,
     as_test: Annotated[
-        Path | None, typer.Option("--as-test", help="Write a pytest case to this file instead.")
+        Path | None,
+        typer.Option("--as-test", metavar="FILE", help="Write a pytest case to this file instead."),
     ] = None,
 ) -> None:
     """Re-run a recorded invocation locally (no cloud), or turn it into a pytest case."""
@@ -269,7 +352,7 @@ def remove(
 
 @app.command()
 def init(
-    what: Annotated[str, typer.Argument(help="What to set up: vscode")],
+    what: Annotated[str, typer.Argument(metavar="WHAT", help="What to set up: vscode")],
     app_dir: AppOpt = None,
 ) -> None:
     """Write editor integration (VS Code launch configurations) into the project."""

@@ -100,10 +100,28 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def mode_path(project: Path, stage: str) -> Path:
+    """The stage's last mode ("local" or "aws"): it outlives the session file, which a local
+    stage removes when it stops, so that commands can name the right `relay start`."""
+    return stage_dir(project, stage) / "mode"
+
+
 def save(project: Path, session: Session) -> Path:
     path = session_path(project, session.stage)
     write_json_atomic(path, session.to_json())
+    mode = mode_path(project, session.stage)
+    if not mode.is_file() or mode.read_text().strip() != session.mode:
+        mode.write_text(session.mode + "\n")
     return path
+
+
+def start_command_for(project: Path, stage: str) -> str:
+    """The `relay start` that brings this stage up the way it last ran (AWS by default)."""
+    try:
+        local = mode_path(project, stage).read_text().strip() == "local"
+    except OSError:
+        local = False
+    return f"relay start {'--local ' if local else ''}--stage {stage}"
 
 
 def load(project: Path, stage: str) -> Session:
@@ -113,12 +131,12 @@ def load(project: Path, stage: str) -> Session:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise SessionError(
-            f"stage '{stage}' is not live here ({path} does not exist). "
-            f"Start it with: relay start --stage {stage}"
+            f"stage '{stage}' is not live here: nothing serves it (no {path}). "
+            f"Start it with: {start_command_for(project, stage)}"
         ) from None
     except json.JSONDecodeError as exc:
         raise SessionError(
-            f"{path} is not valid JSON ({exc}). Restart with: relay start --stage {stage}"
+            f"{path} is not valid JSON ({exc}). Restart with: {start_command_for(project, stage)}"
         ) from None
     return Session.from_json(data)
 

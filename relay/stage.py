@@ -55,7 +55,7 @@ def resolve(explicit: str | None, project_dir: Path, *, prompt=input) -> str:
             return validate(name)
     if not _interactive():
         raise StageError(
-            "No stage given and none stored in .relay/stage. Pass one with --stage NAME "
+            "no stage given and none stored in .relay/stage. Pass one with --stage NAME "
             "(CI and scripts must always pass --stage)."
         )
     suggestion = default_name()

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,27 @@ def test_invoke_without_live_stage_exits_2(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "stage 'bob' is not live here" in proc.stderr
-    assert "relay start --stage bob" in proc.stderr
+    assert proc.stderr == (
+        f"relay: error: stage 'bob' is not live here: nothing serves it (no "
+        f"{sessions.session_path(tmp_path.resolve(), 'bob')}). Start it with: "
+        "relay start --stage bob\n"
+    )
+
+
+def test_invoke_names_relay_start_local_when_the_stage_last_ran_locally(tmp_path: Path) -> None:
+    """A local stage removes its session file when it stops; its mode stays behind."""
+    sessions.save(tmp_path, replace(_session(), mode="local"))
+    sessions.session_path(tmp_path, "alice").unlink()
+    proc = subprocess.run(
+        [sys.executable, "-m", "relay", "invoke", "Hello", "--stage", "alice",
+         "--app", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.endswith("Start it with: relay start --local --stage alice\n")
+    assert sessions.start_command_for(tmp_path, "alice") == "relay start --local --stage alice"
+    sessions.save(tmp_path, replace(_session(), mode="aws"))  # the next start was in AWS
+    assert sessions.start_command_for(tmp_path, "alice") == "relay start --stage alice"
 
 
 def test_invoke_rejects_an_event_that_is_not_json(tmp_path: Path) -> None:
@@ -163,4 +183,5 @@ def test_invoke_says_what_to_run_when_the_emulator_is_gone(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert "Is `relay start --stage alice --local` running?" in proc.stderr
+    assert proc.stderr.startswith("relay: error: invoking Demo-alice-Hello through ")
+    assert proc.stderr.endswith("Is `relay start --local --stage alice` running?\n")

@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,28 +152,34 @@ def context_for(project: Path, stage: str, extra: Mapping[str, Any] | None = Non
     return context
 
 
+#: jsii (aws-cdk-lib's runtime) prints an eleven-line banner on every start under a Node.js it
+#: calls end-of-life, deprecated or untested (a newer LTS than it knows); it names the version
+#: only, and relay's README says which versions relay supports. Known-broken ones still warn.
+JSII_BANNER_SWITCHES = {
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": ",".join(map(str, range(12, 41))),
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+}
+
+
+def silence_jsii_banners(env: MutableMapping[str, str]) -> None:
+    """Set the switches in `env` (relay's own os.environ at start-up, or a child's)."""
+    for name, value in JSII_BANNER_SWITCHES.items():
+        env.setdefault(name, value)
+
+
 def node_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for CDK processes: this venv's bin first on PATH, Node.js required."""
     env = dict(base if base is not None else os.environ)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
-    node = shutil.which("node", path=env["PATH"])
-    if node is None:
+    if shutil.which("node", path=env["PATH"]) is None:
         raise SynthError(
             "Node.js was not found on PATH; aws-cdk-lib needs it even to synthesize "
-            "(jsii). Install Node.js 20 or newer (https://nodejs.org) and run again."
+            "(jsii). Install a Node.js LTS release (22 or 24, https://nodejs.org) and run again."
         )
-    if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" not in env:
-        env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = _node_major(node)
+    silence_jsii_banners(env)
     return env
-
-
-def _node_major(node: str) -> str:
-    try:
-        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
-        return out.stdout.strip().lstrip("v").split(".")[0] or "1"
-    except (OSError, subprocess.SubprocessError):
-        return "1"
 
 
 def _tree_fingerprint(root: Path, digest: Any) -> None:

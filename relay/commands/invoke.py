@@ -37,13 +37,13 @@ def invoke_command(*, function: str, event: str | None, stage: str, project: Pat
         live = sessions.load(project, stage)
         payload = read_event(event)
     except (sessions.SessionError, UsageError) as exc:
-        print(f"relay: {exc}", file=sys.stderr)
+        print(f"relay: error: {exc}", file=sys.stderr)
         return 2
     target = live.find(function)
     if target is None:
         names = ", ".join(f.path for f in live.functions) or "none"
         print(
-            f"relay: no function '{function}' in stage '{stage}'. Live functions: {names}.",
+            f"relay: error: no function '{function}' in stage '{stage}'. Live functions: {names}.",
             file=sys.stderr,
         )
         return 2
@@ -55,9 +55,8 @@ def invoke_command(*, function: str, event: str | None, stage: str, project: Pat
     except (BotoCoreError, ClientError) as exc:
         where = live.lambda_endpoint or f"Lambda in {live.region}"
         print(
-            f"relay: invoking {target.function_name} through {where} failed: {exc}. "
-            f"Is `relay start --stage {stage}{' --local' if live.mode == 'local' else ''}` "
-            "running?",
+            f"relay: error: invoking {target.function_name} through {where} failed: {exc}. "
+            f"Is `{sessions.start_command_for(project, stage)}` running?",
             file=sys.stderr,
         )
         return 2

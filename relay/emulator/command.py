@@ -82,7 +82,7 @@ def write_state(
     """Announce a running emulator (atomically, owner-readable only).
 
     `owner_pid` names the `relay start` the emulator lives and dies with; a newer `relay
-    start` for the stage takes the stage over from that process (relay/start.py).
+    start` for the stage takes the stage over from that process (relay/commands/start.py).
     """
     endpoints = emulator.endpoints
     document = {
