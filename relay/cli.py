@@ -222,6 +222,10 @@ def emulator(
     increase_timeout: Annotated[
         bool, typer.Option("--increase-timeout", help="Raise stubbed timeouts to 900 s.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Print every request and the stubs' own logs."),
+    ] = False,
 ) -> None:
     """Run the embedded AWS emulator on its own (relay start --local attaches to it)."""
     from relay.emulator.command import emulator_command
@@ -229,7 +233,10 @@ def emulator(
     project = _project(app_dir)
     raise typer.Exit(
         emulator_command(
-            stage=_stage(stage, project), project=project, increase_timeout=increase_timeout
+            stage=_stage(stage, project),
+            project=project,
+            increase_timeout=increase_timeout,
+            verbose=verbose,
         )
     )
 

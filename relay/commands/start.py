@@ -74,10 +74,17 @@ def start_command(**kwargs: Any) -> int:
             "--app DIR."
         )
         return 2
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         return asyncio.run(_serve(options, view))
     except KeyboardInterrupt:
         return 130
+    except (BotoCoreError, ClientError) as exc:  # not handled where it was raised
+        from relay.cloud.aws_errors import describe
+
+        view.error(describe(exc, options.stage))
+        return 2
     finally:
         view.flush()
 

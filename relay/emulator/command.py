@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -202,15 +203,24 @@ def _print_log(function: str, request_id: str, line: str) -> None:
     print(f"[{function}] {line}", flush=True)
 
 
-def emulator_command(stage: str, project: Path, *, increase_timeout: bool = False) -> int:
-    """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop."""
+def emulator_command(
+    stage: str, project: Path, *, increase_timeout: bool = False, verbose: bool = False
+) -> int:
+    """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop.
+
+    Quiet unless `verbose`: the handlers' own logs show in `relay start`, so here the stubs'
+    logs and moto's per-request access log only repeat what happens there.
+    """
     from relay.emulator import Emulator
     from relay.emulator.provision import ProvisionError, provision
+
+    if not verbose:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
 
     running = attach(project, None)
     if running is not None:
         print(
-            f"relay: an emulator already serves {project} (stage '{running.stage}', pid "
+            f"relay: error: an emulator already serves {project} (stage '{running.stage}', pid "
             f"{running.pid}); stop it first, or run `relay start --local --stage "
             f"{running.stage}` to use it.",
             file=sys.stderr,
@@ -223,13 +233,13 @@ def emulator_command(stage: str, project: Path, *, increase_timeout: bool = Fals
     _stop_with_parent(stop)
     path = state_path(project)
     try:
-        with Emulator(on_log=_print_log) as emulator:
+        with Emulator(on_log=_print_log if verbose else None) as emulator:
             try:
                 provisioned = provision(
                     emulator, project=project, stage=stage, increase_timeout=increase_timeout
                 )
             except ProvisionError as exc:
-                print(f"relay: {exc}", file=sys.stderr)
+                print(f"relay: error: {exc}", file=sys.stderr)
                 return 2
             for warning in getattr(provisioned, "warnings", []):
                 print(f"relay: warning: {warning}", file=sys.stderr)
@@ -245,6 +255,7 @@ def emulator_command(stage: str, project: Path, *, increase_timeout: bool = Fals
                 stop.wait()
             finally:
                 remove_own_state(path)
+        print(f"relay emulator stopped (stage '{stage}')", flush=True)
         return 0
     finally:
         for sig, handler in previous.items():

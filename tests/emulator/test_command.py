@@ -78,3 +78,32 @@ def test_attach_without_or_with_a_broken_file(tmp_path: Path) -> None:
     state_path(tmp_path).parent.mkdir(parents=True)
     state_path(tmp_path).write_text("{not json")
     assert attach(tmp_path) is None
+
+
+def test_relay_emulator_is_quiet_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """No access-log line per request unless --verbose; Ctrl-C (SIGINT to the whole process
+    group, as a terminal sends it) stops it with one line, no traceback."""
+    import shutil
+
+    from tests.e2e.conftest import APP
+    from tests.e2e.relay_process import RelayProcess, function, lambda_client
+
+    app = tmp_path / "app"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__", "cdk.out"))
+    emulator = RelayProcess(app, "emulator", "--stage", "quiet", name="emulator").start()
+    try:
+        emulator.wait_for(state_path(app).exists, "the emulator's state file", timeout=240)
+        state = json.loads(state_path(app).read_text())
+        reply = lambda_client(state).invoke(
+            FunctionName=function(state, "Echo")["function_name"], Payload=b"{}"
+        )  # no relay start: the stub answers with an error, through moto and the gateway
+        assert reply["FunctionError"] == "Unhandled"
+    finally:
+        code = emulator.stop()
+    output = emulator.output
+    assert code == 0, output
+    assert "relay emulator ready for stage 'quiet'" in output
+    assert output.rstrip().endswith("relay emulator stopped (stage 'quiet')"), output
+    for noise in ("HTTP/1.1", "Traceback", "BrokenPipeError", "START RequestId"):
+        assert noise not in output, output
+    assert not state_path(app).exists()
