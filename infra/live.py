@@ -271,6 +271,30 @@ def record_deploy_time_calls(aws_cdk: Any) -> None:
     )
     wrap(triggers.Trigger, lambda self, kw: _TRIGGER_HANDLERS.append(kw["handler"]))
 
+    original_from_asset = lambda_.Code.from_asset
+    if not getattr(original_from_asset, "_relay", False):
+
+        def from_asset(path: str, **kwargs: Any) -> Any:
+            if kwargs.get("bundling") is not None:
+                _BUNDLED_SOURCES.add(str(Path(path).resolve()))
+            return original_from_asset(path, **kwargs)
+
+        from_asset._relay = True  # type: ignore[attr-defined]
+        lambda_.Code.from_asset = staticmethod(from_asset)  # type: ignore[method-assign]
+
+
+#: Source folders of ``Code.from_asset(..., bundling=...)`` (their bundling is skipped in
+#: live synthesis; a function deployed unchanged from one needs its stack bundled).
+_BUNDLED_SOURCES: set[str] = set()
+#: Constructs that always bundle their code (Docker or esbuild).
+_BUNDLING_CLASSES = {"PythonFunction", "PythonLayerVersion", "NodejsFunction", "GoFunction"}
+
+
+def _bundles(fn: lambda_.Function, staging: cdk.AssetStaging | None) -> bool:
+    if any(cls.__name__ in _BUNDLING_CLASSES for cls in type(fn).__mro__):
+        return True
+    return staging is not None and _source_of(staging) in _BUNDLED_SOURCES
+
 
 @jsii.implements(cdk.IAspect)
 class LiveAspect:
@@ -288,6 +312,9 @@ class LiveAspect:
         self._pending_versions: dict[str, list[lambda_.Version | lambda_.Alias]] = {}
         self._assets: _Assets | None = None
         self._left_alone: dict[str, str] | None = None
+        #: stack node path -> functions deployed unchanged from bundled code (AWS mode
+        #: bundles these stacks only; live synthesis skips bundling everywhere else)
+        self.bundle: dict[str, list[str]] = {}
 
     def _scan(self, node: IConstruct) -> None:
         """The whole app once, at the first visit: assets and functions not to swap."""
@@ -358,6 +385,7 @@ class LiveAspect:
         )
         record.reason = self._reason_to_leave(fn, cfn, record)
         if record.reason is not None:
+            self._note_bundling(fn, cfn, stack, record.reason)
             return record
 
         index = self._index(stack)
@@ -373,6 +401,7 @@ class LiveAspect:
             or live_fit.grant(fn, statements)
         )
         if record.reason is not None:
+            self._note_bundling(fn, cfn, stack, record.reason)
             return record
         record.warnings.extend(w for w in (warning, live_fit.route_out_warning(index, fn)) if w)
 
@@ -390,6 +419,17 @@ class LiveAspect:
         self._fit_timeout(cfn, record, index)
         record.relayed = True
         return record
+
+    def _note_bundling(
+        self, fn: lambda_.Function, cfn: lambda_.CfnFunction, stack: cdk.Stack, reason: str
+    ) -> None:
+        """A function of the app's own deployed unchanged from bundled code: its stack must
+        be bundled for a deploy (CDK decides bundling per stack)."""
+        assert self._assets is not None
+        if reason == CDK_OWN:
+            return
+        if _bundles(fn, self._assets.staging_for(cfn)):
+            self.bundle.setdefault(stack.node.path, []).append(fn.node.path)
 
     def _fit_timeout(
         self, cfn: lambda_.CfnFunction, record: FunctionRecord, index: live_fit.StackIndex
@@ -462,6 +502,7 @@ class LiveAspect:
             "increase_timeout": self.config.increase_timeout,
             "functions": [asdict(f) for f in self.functions],
             "layers": self.layers,
+            "bundle": self.bundle,
         }
 
 

@@ -65,6 +65,23 @@ AppOpt = Annotated[
         "--app", metavar="DIR", help="Folder of the CDK app's cdk.json (default: nearest upwards)."
     ),
 ]
+LayerDirOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--layer-dir",
+        help="A layer the app references by ARN, as a local folder: NAME_OR_ARN=DIR (repeat).",
+    ),
+]
+
+
+def _layer_dirs(values: list[str] | None) -> dict[str, Path]:
+    from relay.runtime.layers import LayerError, parse_layer_dirs
+
+    try:
+        return parse_layer_dirs(values or [])
+    except LayerError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -162,6 +179,7 @@ def start(
     increase_timeout: Annotated[
         bool, typer.Option("--increase-timeout", help="Raise stubbed timeouts to 900 s.")
     ] = False,
+    layer_dir: LayerDirOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="Run workers under debugpy.")] = False,
     debug_port: Annotated[
         int, typer.Option("--debug-port", metavar="PORT", help="debugpy port.")
@@ -203,6 +221,7 @@ def start(
             local=local,
             local_credentials=local_credentials,
             increase_timeout=increase_timeout,
+            layer_dirs=_layer_dirs(layer_dir),
             debug=debug or wait_for_debugger,
             debug_port=debug_port,
             wait_for_debugger=wait_for_debugger,
@@ -226,6 +245,7 @@ def emulator(
         bool,
         typer.Option("--verbose", "-v", help="Print every request and the stubs' own logs."),
     ] = False,
+    layer_dir: LayerDirOpt = None,
 ) -> None:
     """Run the embedded AWS emulator on its own (relay start --local attaches to it)."""
     from relay.emulator.command import emulator_command
@@ -237,6 +257,7 @@ def emulator(
             project=project,
             increase_timeout=increase_timeout,
             verbose=verbose,
+            layer_dirs=_layer_dirs(layer_dir),
         )
     )
 

@@ -295,9 +295,14 @@ def go_live(
     project: Path,
     *,
     increase_timeout: bool = False,
+    layer_dirs: dict[str, Path] | None = None,
     progress: Progress | None = None,
 ) -> LiveStage:
-    """Debug stack once, then the app in live mode (hotswap where it applies)."""
+    """Debug stack once, then the app in live mode (hotswap where it applies).
+
+    Layers the app references by ARN run from ``layer_dirs`` when given there, else they
+    are fetched once with GetLayerVersionByArn (relay/runtime/layers.py).
+    """
     stages.validate(stage)  # before anything slow: names end up in stacks and resources
     from relay.cdk import debug_stack as ds
     from relay.cdk.live import LiveConfig
@@ -314,9 +319,7 @@ def go_live(
     )  # fmt: skip
     say("synthesizing the app in live mode")
     try:
-        assembly = synth.synthesize(
-            project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
-        )
+        assembly = _synthesize_live(project, stage, live, env, say)
         records = synth.write_functions(project, stage, assembly)
     except synth.SynthError as exc:
         raise DeployError(str(exc)) from None
@@ -330,7 +333,7 @@ def go_live(
          "--hotswap-fallback"],
         project, env=env, progress=say,
     )  # fmt: skip
-    functions = [_live_function(r, assembly, region) for r in relayed]
+    functions = [_live_function(r, assembly, region, layer_dirs or {}) for r in relayed]
     return LiveStage(
         stage=stage,
         websocket_url=outputs[ds.OUTPUT_WEBSOCKET_URL],
@@ -343,15 +346,38 @@ def go_live(
     )
 
 
-def _live_function(record: dict[str, Any], assembly: synth.Assembly, region: str) -> LiveFunction:
+def _synthesize_live(
+    project: Path, stage: str, live: Any, env: dict[str, str], say: Progress
+) -> synth.Assembly:
+    """Live synthesis skips bundling (stubs replace the code); a function deployed unchanged
+    from bundled code needs its stack bundled, so those stacks are synthesized again with
+    bundling on (CDK bundles per stack)."""
+    out = _dir(project, stage, "cdk.out.live")
+    assembly = synth.synthesize(project, stage, out_dir=out, live=live, env=env)
+    wanted = (assembly.live_record() or {}).get("bundle") or {}
+    if not wanted:
+        return assembly
+    for stack, paths in sorted(wanted.items()):
+        say(f"bundling {stack}: deployed unchanged there: {', '.join(paths)}")
+    return synth.synthesize(project, stage, out_dir=out, live=live, env=env, bundle=sorted(wanted))
+
+
+def _live_function(
+    record: dict[str, Any], assembly: synth.Assembly, region: str, layer_dirs: dict[str, Path]
+) -> LiveFunction:
     """Physical name, URL and resolved environment from the deployed stack."""
     import boto3
 
-    stack_name = assembly.stacks()[record["stack"]]["stack_name"]
+    from relay.runtime.layers import LayerError, fetch_layer, local_layer
+
+    stack = assembly.stacks()[record["stack"]]["stack_name"]
     cfn = boto3.client("cloudformation", region_name=region)
-    name = cfn.describe_stack_resource(
-        StackName=stack_name, LogicalResourceId=record["logical_id"]
-    )["StackResourceDetail"]["PhysicalResourceId"]
+    # A NestedStack's function: through each nested stack resource to the nested stack's ARN.
+    for logical_id in [*record.get("nested", []), record["logical_id"]]:
+        stack = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)[
+            "StackResourceDetail"
+        ]["PhysicalResourceId"]
+    name = stack
     lam = boto3.client("lambda", region_name=region)
     conf = lam.get_function_configuration(FunctionName=name)
     variables = (conf.get("Environment") or {}).get("Variables") or {}
@@ -360,11 +386,19 @@ def _live_function(record: dict[str, Any], assembly: synth.Assembly, region: str
         url = lam.get_function_url_config(FunctionName=name)["FunctionUrl"]
     except lam.exceptions.ResourceNotFoundException:
         url = None
+    remote = []
+    for arn in record.get("remote_layers", []):
+        try:
+            remote.append(local_layer(arn, layer_dirs) or fetch_layer(arn, lam))
+        except LayerError as exc:
+            raise DeployError(f"{record['path']}: {exc}") from None
     config = FunctionConfig(
         name=name,
         handler=record["handler"],
         code_dir=Path(record["code_dir"]),
-        layers=tuple(Path(p) for p in record["layers"]),
+        layers=(*(Path(p) for p in record["layers"]), *remote),
+        source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
+        runtime=record["runtime"],
         environment=environment,
         timeout=float(record["timeout"]),
         memory_mb=int(record["memory"]),
@@ -379,18 +413,22 @@ def _echo(line: str) -> None:
 
 
 def synth_command(stage: str, project: Path) -> int:
-    """``relay synth``: live-mode assembly; its folder is the last line on stdout.
+    """``relay synth``: the debug stack's assembly, then the app's live-mode assembly (the
+    last line on stdout): everything relay deploys, to review, lint or cdk-nag beforehand.
 
     With credentials and a deployed debug stack the stubs point at it; otherwise at
     placeholders the emulator replaces (said on stderr).
     """
+    from relay.cdk.debug_stack import CLIENT_PRINCIPAL_ENV
     from relay.cdk.live import LiveConfig, LiveTargets
+    from relay.emulator.credentials import local_principal_arn
 
     project = Path(project).resolve()
     targets = None
     env: dict[str, str] = {}
+    principal = local_principal_arn("123456789012")  # the emulator's developer, as a stand-in
     try:
-        account, region = aws_identity()
+        account, region, principal = aws_caller()
         from relay.cdk.debug_stack import debug_stack_name
 
         outputs = stack_outputs(debug_stack_name(stage), region)
@@ -402,11 +440,18 @@ def synth_command(stage: str, project: Path) -> int:
     if targets is None:
         _echo("relay: stubs point at placeholders (the emulator fills them in)")
         targets = LiveTargets.placeholders(stage)
-    live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=targets)
+    stub = _stub_dir()
+    live = LiveConfig(stage=stage, stub_dir=str(stub), targets=targets)
     try:
-        assembly = synth.synthesize(
-            project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
-        )
+        debug = synth.synthesize_debug(
+            project, stage, stub_dir=stub, out_dir=_dir(project, stage, "cdk.out.debug"),
+            env={**env, CLIENT_PRINCIPAL_ENV: principal},
+        )  # fmt: skip
+        if env:  # stubs for the deployed debug stack: the assembly AWS would get
+            assembly = _synthesize_live(project, stage, live, env, lambda m: _echo(f"relay: {m}"))
+        else:
+            out = _dir(project, stage, "cdk.out.live")
+            assembly = synth.synthesize(project, stage, out_dir=out, live=live, env=env)
         records = synth.write_functions(project, stage, assembly)
     except synth.SynthError as exc:
         _echo(f"relay: {exc}")
@@ -414,6 +459,7 @@ def synth_command(stage: str, project: Path) -> int:
     for record in records:
         if not record["relayed"]:
             _echo(f"relay: not relayed: {record['path']} ({record['reason']})")
+    print(debug.directory)
     print(assembly.directory)
     return 0
 
@@ -505,9 +551,7 @@ def diff_live(
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
                       increase_timeout=increase_timeout)  # fmt: skip
-    assembly = synth.synthesize(
-        project, stage, out_dir=_dir(project, stage, "cdk.out.live"), live=live, env=env
-    )
+    assembly = _synthesize_live(project, stage, live, env, lambda line: None)
     synth.write_functions(project, stage, assembly)
     text = run_cdk(["diff", "--app", str(assembly.directory), "--all"], project, env=env)
     return text, assembly

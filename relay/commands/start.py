@@ -37,6 +37,8 @@ class StartOptions:
     local: bool
     local_credentials: bool = False
     increase_timeout: bool = False
+    #: --layer-dir: local folders for layers the app references by ARN (name or ARN -> dir)
+    layer_dirs: dict[str, Path] = field(default_factory=dict)
     debug: bool = False
     debug_port: int = 5678
     wait_for_debugger: bool = False
@@ -214,6 +216,8 @@ def _spawn_emulator(options: StartOptions, log_path: Path) -> subprocess.Popen[b
             "--app", str(options.project)]  # fmt: skip
     if options.increase_timeout:
         args.append("--increase-timeout")
+    for name, folder in options.layer_dirs.items():
+        args += ["--layer-dir", f"{name}={folder}"]
     env = {**os.environ, "RELAY_PARENT_PID": str(os.getpid())}
     env.pop("RELAY_DEBUG", None)
     with os.fdopen(sessions.open_private(log_path), "wb") as log:
@@ -281,6 +285,7 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
             options.stage,
             options.project,
             increase_timeout=options.increase_timeout,
+            layer_dirs=options.layer_dirs,
             progress=view.info,
         )
     except DeployError as exc:
@@ -485,6 +490,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                     project=options.project,
                     stage=options.stage,
                     increase_timeout=options.increase_timeout,
+                    layer_dirs=options.layer_dirs,
                 )
             except ProvisionError as exc:
                 view.error(str(exc))

@@ -204,7 +204,12 @@ def _print_log(function: str, request_id: str, line: str) -> None:
 
 
 def emulator_command(
-    stage: str, project: Path, *, increase_timeout: bool = False, verbose: bool = False
+    stage: str,
+    project: Path,
+    *,
+    increase_timeout: bool = False,
+    verbose: bool = False,
+    layer_dirs: dict[str, Path] | None = None,
 ) -> int:
     """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop.
 
@@ -236,7 +241,8 @@ def emulator_command(
         with Emulator(on_log=_print_log if verbose else None) as emulator:
             try:
                 provisioned = provision(
-                    emulator, project=project, stage=stage, increase_timeout=increase_timeout
+                    emulator, project=project, stage=stage, increase_timeout=increase_timeout,
+                    layer_dirs=layer_dirs,
                 )
             except ProvisionError as exc:
                 print(f"relay: error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import Any
 from relay.cloud import synth
 from relay.emulator.credentials import local_principal_arn
 from relay.runtime.config import FunctionConfig
+from relay.runtime.layers import local_layer, missing_layer_note
 
 #: Types provisioning creates (or that only matter in real AWS and need nothing locally).
 _CREATED = {
@@ -177,6 +178,7 @@ def provision(
     stage: str,
     increase_timeout: bool = False,
     stub_dir: Path | None = None,
+    layer_dirs: dict[str, Path] | None = None,
 ) -> Provisioned:
     """Synthesize (cached) the debug stack and the app in live mode; create both in ``emulator``.
 
@@ -218,7 +220,9 @@ def provision(
             records = synth.write_functions(project, stage, app)
         except synth.SynthError as exc:
             raise ProvisionError(str(exc)) from None
-    return _Provisioner(emulator, stage, region, account, placeholders).run(debug, app, records)
+    provisioner = _Provisioner(emulator, stage, region, account, placeholders)
+    provisioner.layer_dirs = dict(layer_dirs or {})
+    return provisioner.run(debug, app, records)
 
 
 class _Provisioner:
@@ -234,6 +238,8 @@ class _Provisioner:
         self.exports: dict[str, str] = {}
         self.substitutions: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
+        #: --layer-dir: local folders for layers the app references by ARN
+        self.layer_dirs: dict[str, Path] = {}
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -305,12 +311,13 @@ class _Provisioner:
                 continue
             if record.get("note"):
                 notes.append(f"{record['path']}: {record['note']}")
+            given = []
             for layer in record.get("remote_layers", []):
-                notes.append(
-                    f"{record['path']}: layer {layer} is not available locally: pass "
-                    f"--layer-dir {layer}=DIR (a folder with its python/), or add its package "
-                    "to the function's requirements.txt"
-                )
+                folder = local_layer(layer, self.layer_dirs)
+                if folder is None:
+                    notes.append(missing_layer_note(record["path"], layer))
+                else:
+                    given.append(folder)
             stack_key = "/".join([record["stack"], *record.get("nested", [])])
             info = created.get((stack_key, record["logical_id"]))
             if info is None:
@@ -324,7 +331,7 @@ class _Provisioner:
                 name=info.name,
                 handler=record["handler"],
                 code_dir=Path(record["code_dir"]),
-                layers=tuple(Path(p) for p in record["layers"]),
+                layers=(*(Path(p) for p in record["layers"]), *given),
                 source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
                 runtime=record["runtime"],
                 environment=environment,

@@ -196,3 +196,9 @@ def test_node_function_is_left_with_its_runtime_as_reason(synthesized) -> None:
         "mixed/Web": "runtime nodejs20.x: relay runs Python handlers only",
         "mixed/Worker": None,
     }
+    # its Docker bundling was skipped here; deployed unchanged, its stack must be bundled
+    assert app.assembly.live_record()["bundle"] == {"mixed": ["mixed/Web"]}
+
+
+def test_relayed_functions_need_no_bundling(synthesized) -> None:
+    assert synthesized("python_function").assembly.live_record()["bundle"] == {}

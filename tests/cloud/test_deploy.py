@@ -156,8 +156,13 @@ def test_synth_command_without_account_prints_assembly_last(
     shutil.copytree(SAMPLE, project)
     assert deploy.synth_command("alice", project) == 0
     out, err = capsys.readouterr()
-    folder = Path(out.strip().splitlines()[-1])
+    debug, folder = (Path(line) for line in out.strip().splitlines()[-2:])
     assert folder == project / ".relay" / "stages" / "alice" / "cdk.out.live"
+    # everything relay deploys: the debug stack's assembly too, for review before going live
+    assert debug == project / ".relay" / "stages" / "alice" / "cdk.out.debug"
+    assert deploy.run_cdk(["ls", "--app", str(debug)], project).strip().splitlines()[-1] == (
+        "relay-alice-debug"
+    )
     assert "stubs point at placeholders" in err
     assert "not relayed: shop-alice/Audit (runtime nodejs22.x" in err
     # The pinned toolkit reads relay's assembly as it would for a deploy.

@@ -1,4 +1,4 @@
-"""A Node.js function beside a Python one."""
+"""A Node.js function, bundled with Docker (npm ci in the image), beside a Python one."""
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
@@ -12,7 +12,13 @@ class MixedStack(cdk.Stack):
             "Web",
             runtime=lambda_.Runtime.NODEJS_20_X,
             handler="index.handler",
-            code=lambda_.Code.from_asset("web"),
+            code=lambda_.Code.from_asset(
+                "web",
+                bundling=cdk.BundlingOptions(
+                    image=lambda_.Runtime.NODEJS_20_X.bundling_image,
+                    command=["bash", "-c", "cp -r /asset-input/* /asset-output/"],
+                ),
+            ),
         )
         lambda_.Function(
             self,

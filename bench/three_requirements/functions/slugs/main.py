@@ -1,0 +1,5 @@
+from slugify import slugify
+
+
+def handler(event, context):
+    return slugify(event.get("title", "Hello World"))
