@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
@@ -58,6 +61,32 @@ def read_event(event: str | None) -> bytes:
     return data
 
 
+def locate_handler(handler: str, code_dir: Path) -> tuple[str, Path]:
+    """(handler, code folder) for a handler typed as a path: `/abs/app.handler`, `../x/app.h`.
+
+    Lambda's own form is relative to the code folder (`app.handler`, `sub/app.handler`), and
+    stays so. A handler in a folder outside the code folder names that folder as the code
+    folder when --code-dir was not given; with --code-dir it must lie inside it.
+    """
+    folder, sep, name = handler.rpartition("/")
+    if not sep:
+        return handler, code_dir
+    root = code_dir.resolve()
+    where = (root / folder).resolve()  # an absolute folder stays itself
+    if where == root:
+        return name, code_dir
+    if where.is_relative_to(root):
+        return f"{where.relative_to(root).as_posix()}/{name}", code_dir
+    if code_dir != Path("."):
+        raise UsageError(
+            f"the handler {handler} is in {where}, outside --code-dir {code_dir}; name it "
+            f"relative to the code folder (e.g. sub/{name}), or pass --code-dir {where}"
+        )
+    if not where.is_dir():
+        raise UsageError(f"the handler {handler} names the folder {where}, which does not exist")
+    return name, where
+
+
 def function_name(handler: str, code_dir: Path) -> str:
     """A valid Lambda function name for the run, e.g. ``app-handler``."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", handler).strip("-")[:64] or "relay-run"
@@ -75,8 +104,38 @@ def _log(function: str, request_id: str, line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def files_relay_writes() -> Callable[[str], bool]:
+    """Is this path a file relay's stdout or stderr goes to (`relay run --watch > out.json`)?
+
+    Such a file changes on every run; were it a reason to reload, each run would start the
+    next. Compared by device and inode, whatever name the shell opened it under.
+    """
+    outputs = set()
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            outputs.add((st.st_dev, st.st_ino))
+
+    def written_by_relay(path: str) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in outputs
+
+    return written_by_relay
+
+
 async def _run(config: FunctionConfig, payload: bytes, watch: bool) -> int:
-    async with LocalRuntime(watch=watch, spares=1 if watch else 0, on_log=_log) as runtime:
+    async with LocalRuntime(
+        watch=watch,
+        spares=1 if watch else 0,
+        on_log=_log,
+        ignore=files_relay_writes() if watch else None,
+    ) as runtime:
         runtime.configure(config)
         result = await runtime.invoke(config.name, payload)
         _print_result(result, newline=watch or sys.stdout.isatty())
@@ -120,6 +179,7 @@ def run_command(
         if not 128 <= memory <= 10240:
             raise UsageError(f"--memory {memory} is out of Lambda's range (128-10240 MB)")
         payload = read_event(event)
+        handler, code_dir = locate_handler(handler, code_dir)
         config = FunctionConfig(
             name=function_name(handler, code_dir),
             handler=handler,
@@ -130,7 +190,7 @@ def run_command(
             memory_mb=memory,
         )
     except (UsageError, ValueError) as exc:
-        print(f"relay: {exc}", file=sys.stderr)
+        print(f"relay: error: {exc}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_run(config, payload, watch))

@@ -59,6 +59,7 @@ class LocalRuntime:
         pycache_dir: Path | None = None,
         check_saves: bool | None = None,
         envs: EnvBuilder | None = None,
+        ignore: Callable[[str], bool] | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -70,6 +71,8 @@ class LocalRuntime:
         self.debug = debug
         #: builds each function's own environment; None: every function runs in relay's
         self.envs = envs
+        #: paths whose change is never a reason to reload (files relay itself writes)
+        self.ignore = ignore
         self._pools: dict[str, FunctionPool] = {}
         self._spares: list[Worker] = []
         self._spawning = 0
@@ -246,9 +249,7 @@ class LocalRuntime:
         env_of = await self._env(config)
         if env_of.own:
             fresh = not self._spares
-            worker = (
-                self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
-            )
+            worker = self._spares.pop(0) if self._spares else await Worker.spawn(self._spawn_env())
         else:  # its own interpreter and packages: no spare of relay's can serve it
             fresh = True
             worker = await Worker.spawn(
@@ -347,6 +348,8 @@ class LocalRuntime:
         """
         news = set()
         for path in paths:
+            if self.ignore is not None and self.ignore(path):
+                continue
             now = digest(path)
             if self._handled.get(path) != now:
                 news.add(path)

@@ -108,17 +108,17 @@ def test_timeout_option() -> None:
         (
             ["--env", "NOEQUALS"],
             b"",
-            "relay: --env 'NOEQUALS' is not NAME=VALUE; write it as --env NAME=value",
+            "relay: error: --env 'NOEQUALS' is not NAME=VALUE; write it as --env NAME=value",
         ),
-        (["--env", "=x"], b"", "relay: --env '=x' is not NAME=VALUE"),
+        (["--env", "=x"], b"", "relay: error: --env '=x' is not NAME=VALUE"),
         (
             ["--event", "missing.json"],
             b"",
-            "relay: cannot read the event file missing.json: No such file or directory",
+            "relay: error: cannot read the event file missing.json: No such file or directory",
         ),
-        (["--event", "-"], b"{not json", "relay: the event from stdin is not JSON"),
-        (["--code-dir", "nowhere"], b"", "relay: --code-dir nowhere is not a folder"),
-        (["--timeout", "0"], b"", "relay: --timeout 0.0 is out of Lambda's range"),
+        (["--event", "-"], b"{not json", "relay: error: the event from stdin is not JSON"),
+        (["--code-dir", "nowhere"], b"", "relay: error: --code-dir nowhere is not a folder"),
+        (["--timeout", "0"], b"", "relay: error: --timeout 0.0 is out of Lambda's range"),
     ],
 )
 def test_bad_input_is_a_clear_error_with_exit_2(
@@ -194,6 +194,56 @@ def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_watch_with_its_output_in_the_code_folder_runs_once_per_save(tmp_path: Path) -> None:
+    """`relay run app.handler --watch > result.json` in the code folder: relay's own output
+    file changes on every run and must not start the next one."""
+    app = tmp_path / "app.py"
+    app.write_text("def handler(e, c):\n    return 'one'\n")
+    result = tmp_path / "result.json"
+    with result.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    try:
+        assert proc.stderr is not None
+        while b"relay: watching" not in proc.stderr.readline():
+            pass
+        for word in ("two", "three"):
+            app.write_text(f"def handler(e, c):\n    return '{word}'\n")
+            deadline = time.monotonic() + 60
+            while f'"{word}"'.encode() not in result.read_bytes():
+                assert time.monotonic() < deadline, result.read_bytes()
+                time.sleep(0.02)
+        # a run caused by result.json itself would have written "one" or "two" again
+        assert result.read_bytes() == b'"one"\n"two"\n"three"\n'
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_handler_typed_as_a_path(tmp_path: Path) -> None:
+    """As users type it: an absolute path, or a path from the current folder."""
+    absolute = FIXTURES / "basic" / "app.echo"
+    proc = relay_run(str(absolute), "--event", "-", stdin=b'{"n": 1}', cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, b'{"n": 1}'), proc.stderr
+    proc = relay_run("./app.echo", "--event", "-", stdin=b'{"n": 2}')
+    assert (proc.returncode, proc.stdout) == (0, b'{"n": 2}'), proc.stderr
+    proc = relay_run(str(absolute), "--code-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == (
+        f"relay: error: the handler {absolute} is in {absolute.parent}, outside --code-dir "
+        f"{tmp_path}; name it relative to the code folder (e.g. sub/app.echo), or pass "
+        f"--code-dir {absolute.parent}\n"
+    )
 
 
 def _children(pid: int) -> list[int]:
