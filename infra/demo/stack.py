@@ -42,7 +42,6 @@ class DemoStack(cdk.Stack):
             code=lambda_.Code.from_asset(str(FUNCTIONS / "greeting")),
             handler="app.handler",
             environment={
-                "GREETING": "Hello",
                 "STAGE": stage,
                 "TABLE_NAME": self.table.table_name,
             },

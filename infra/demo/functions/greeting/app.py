@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 
+GREETING = "Hello"  # edit it and save: the next request answers with the new greeting
+
 _table = None
 
 
@@ -40,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _visits().put_item(
         Item={"pk": f"visit#{name}", "sk": f"{time.time_ns()}#{uuid.uuid4()}", "via": "http"}
     )
-    message = f"{os.environ.get('GREETING', 'Hello')}, {name}! (stage {os.environ.get('STAGE')})"
+    message = f"{GREETING}, {name}! (stage {os.environ.get('STAGE')})"
     return {
         "statusCode": 200,
         "headers": {"content-type": "application/json"},
