@@ -538,10 +538,11 @@ class Running:
     result: Result
     http: Http
     raw: bytes
-    extras: dict[str, tuple[Http, bytes]] = field(default_factory=dict)
+    extras: dict[str, tuple[Http, Front]] = field(default_factory=dict)
     requests: dict[int, int] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)
     peak_mb: float = 0.0
+    failed: str | None = None
 
 
 async def start(tool: Tool, workdir: Path) -> Running:
@@ -564,9 +565,8 @@ async def start(tool: Tool, workdir: Path) -> Running:
             print(f"skip: {tool.name} through {label}: {exc}")
             continue
         other = Http(url)
-        extra_raw = other.request(method=method, body=body, headers=headers)
-        await timed(other, extra_raw, 20, budget=5)
-        running.extras[label] = (other, extra_raw)
+        await timed(other, other.request(method=method, body=body, headers=headers), 20, 5)
+        running.extras[label] = (other, make)
     return running
 
 
@@ -575,7 +575,10 @@ async def one_round(running: Running, args: argparse.Namespace, rounds: int) -> 
     result, http, raw = running.result, running.http, running.raw
     n, budget = max(1, args.n // rounds), 20.0 / rounds
     result.warm += await timed(http, raw, n, budget)
-    for label, (other, extra_raw) in running.extras.items():
+    for label, (other, make) in running.extras.items():
+        # made again each round: a SigV4 signature is only good for minutes
+        _, method, headers, body = make(running.tool.workdir)  # type: ignore[arg-type]
+        extra_raw = other.request(method=method, body=body, headers=headers)
         result.extra_warm.setdefault(label, []).extend(await timed(other, extra_raw, n, budget))
     for label, size in SIZES.items():
         count = max(1, n // (50 if size > 1_000_000 else 5))
@@ -849,11 +852,21 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"round {r + 1}/{args.rounds} …", flush=True)
                 order = running[r % len(running) :] + running[: r % len(running)]
                 for each in order:
-                    await one_round(each, args, args.rounds)
+                    if each.failed is None:
+                        try:
+                            await one_round(each, args, args.rounds)
+                        except Exception as exc:  # one tool failing must not end the run
+                            each.failed = f"{type(exc).__name__}: {exc}"
+                            print(f"skip: {each.tool.name}: failed in round {r + 1}: {exc}")
             await asyncio.sleep(1.0)  # at rest
             for each in running:
+                if each.failed is not None:
+                    continue
                 print(f"reload and memory: {each.tool.name} …", flush=True)
-                results.append(await finish(each, args))
+                try:
+                    results.append(await finish(each, args))
+                except Exception as exc:
+                    print(f"skip: {each.tool.name}: failed at the end: {exc}")
         finally:
             for each in running:
                 each.tool.stop()
