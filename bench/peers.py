@@ -49,10 +49,16 @@ PAUSE = 0.3
 PUBLISHED = [
     (
         "LocalStack",
-        "warm invoke ~10 ms, cold start ~600 ms, code change detected in up to 700 ms (hot reload)",
-        "docs.localstack.cloud: Lambda / hot reloading",
+        "warm invoke of a simple echo function ~10 ms",
+        "docs.localstack.cloud, Lambda provider behavioural changes",
     ),
-    ("SST (Live Lambda)", 'changes reload in "under 10 ms"', "sst.dev docs: Live"),
+    (
+        "LocalStack",
+        "hot reload: up to 700 ms to detect a change; invocations meanwhile run the former code",
+        "docs.localstack.cloud/user-guide/lambda-tools/hot-reloading",
+    ),
+    ("LocalStack", "cold start ~600 ms", "issue 14's figure; no source found from here"),
+    ("SST (Live)", 'changes "reloaded in under 10ms"', "sst.dev/docs/live"),
 ]
 
 Samples = list[float]
@@ -670,11 +676,12 @@ def _fmt(value: float | None, unit: str, limit: float | None = None, digits: int
         return "—"
     text = f"{value:,.{digits}f} {unit}".strip()
     if limit:
-        text += f" ({value / limit:.1f}x)"
+        ratio = value / limit
+        text += f" ({ratio:.0f}x)" if ratio >= 10 else f" ({ratio:.2g}x)"
     return text
 
 
-def table(results: list[Result], limit: Result, call: Samples) -> str:
+def table(results: list[Result], limit: Result, call_us: float) -> str:
     head = ["figure", *(r.name for r in results)]
     lp50, lp99 = statistics.median(limit.warm), pct(limit.warm, 0.99)
     rows: list[list[str]] = []
@@ -714,9 +721,10 @@ def table(results: list[Result], limit: Result, call: Samples) -> str:
             return "—"
         if not r.reload:
             return "never (no reload)"
+        never = f", never {r.never}/{r.edits}" if r.never else ""
         return (
             f"p50 {statistics.median(r.reload):.1f} / p99 {pct(r.reload, 0.99):.1f} ms, "
-            f"stale {r.stale}/{r.edits}"
+            f"stale {r.stale}/{r.edits}{never}"
         )
 
     row("save to new code", reload)
@@ -729,7 +737,7 @@ def table(results: list[Result], limit: Result, call: Samples) -> str:
         if r.note:
             lines.append(f"{r.name}: {r.note}.")
     lines.append(
-        f"Handler called in-process: p50 {statistics.median(call) * 1000:.1f} µs. "
+        f"Handler called in-process: p50 {call_us:.1f} µs. "
         "Ratios (Nx) are to the limit column, measured in the same run."
     )
     return "\n".join(lines)
@@ -765,7 +773,11 @@ def plot(results: list[Result], path: Path, subtitle: str) -> None:
         )
         right.set_yticks(
             range(1, len(with_reload) + 1),
-            [f"{r.name}\nstale {r.stale}/{r.edits}" for r in with_reload],
+            [
+                f"{r.name}\nstale {r.stale}/{r.edits}"
+                + (f", new code never seen in {r.never}" if r.never else "")
+                for r in with_reload
+            ],
         )
         right.set_xscale("log")
     never = [r.name for r in results if r.edits and not r.reload]
@@ -877,33 +889,39 @@ async def run(args: argparse.Namespace) -> int:
     if not results or not results[0].name.startswith("limit"):
         print("the limit could not be measured; no ratios", file=sys.stderr)
         return 1
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}"
-    load = os.getloadavg()[0]
-    text = table(results, results[0], call)
+    document = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}",
+        "load_end": os.getloadavg()[0],
+        "call_p50_us": statistics.median(call) * 1000,
+        "n": args.n,
+        "seconds": args.seconds,
+        "results": [r.__dict__ for r in results],
+    }
+    (args.out / "peers.json").write_text(json.dumps(document, indent=1, default=str))
+    report(document, args)
+    return 0
+
+
+def report(document: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the table and draw the plot of one run (also from a saved peers.json)."""
+    results = []
+    for data in document["results"]:
+        data = {**data, "rate": {int(k): v for k, v in data.get("rate", {}).items()}}
+        results.append(Result(**data))
+    stamp, machine = document["date"], document["machine"]
     print()
-    print(f"{stamp}; {machine}; load at end {load:.1f}; n={args.n}, {args.seconds} s per rate")
-    print(text)
+    print(
+        f"{stamp}; {machine}; load at end {document.get('load_end', float('nan')):.1f}; "
+        f"n={document['n']}, {document['seconds']} s per rate"
+    )
+    print(table(results, results[0], document.get("call_p50_us", float("nan"))))
     for name, figure, source in PUBLISHED:
         print(f"published, not measured here: {name}: {figure} ({source})")
     if not args.no_plot:
         png = args.out / "peers.png"
         plot(results, png, f"relay and peers, same handler, one run: {stamp}, {machine}")
         print(f"\nwrote {png}")
-    (args.out / "peers.json").write_text(
-        json.dumps(
-            {
-                "date": stamp,
-                "machine": machine,
-                "n": args.n,
-                "seconds": args.seconds,
-                "results": [r.__dict__ for r in results],
-            },
-            indent=1,
-            default=str,
-        )
-    )
-    return 0
 
 
 def main() -> int:
@@ -917,6 +935,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="tools whose name contains one of these")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--report", type=Path, help="table and plot from a saved peers.json")
     parser.add_argument("--limit-server", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.limit_server:
@@ -924,6 +943,10 @@ def main() -> int:
         return 0
     if args.setup:
         return setup()
+    if args.report:
+        args.out.mkdir(parents=True, exist_ok=True)
+        report(json.loads(args.report.read_text()), args)
+        return 0
     if args.quick:
         args.n, args.seconds, args.edits, args.rounds = 100, 1.0, 5, 2
     args.out.mkdir(parents=True, exist_ok=True)
