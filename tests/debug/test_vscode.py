@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import json5
 import pytest
 
 from relay.debug.vscode import init_vscode, launch_document
@@ -14,7 +15,8 @@ NAMES = ["Debug relay start", "Attach to relay", "Debug tests"]
 
 
 def _read(project: Path) -> dict:
-    return json.loads((project / ".vscode" / "launch.json").read_text())
+    """As VS Code reads it: JSON with comments and trailing commas."""
+    return json5.loads((project / ".vscode" / "launch.json").read_text())
 
 
 def test_fresh_project_gets_the_three_configurations(tmp_path, capsys):
@@ -72,7 +74,15 @@ def test_merge_keeps_other_configurations_and_reads_vscode_comments(tmp_path, ca
     assert document["configurations"][1]["connect"] == {"host": "127.0.0.1", "port": 5678}
     assert [i["id"] for i in document["inputs"]] == ["mine", "relayStage", "pytestArgs"]
     assert document["compounds"] == [{"name": "All", "configurations": ["My server"]}]
-    assert (vscode / "launch.json.bak").read_text() == original  # comments are not lost
+    assert (vscode / "launch.json.bak").read_text() == original
+    merged = (vscode / "launch.json").read_text()
+    for kept in (  # comments, and the other configurations as they were written
+        "    // Use IntelliSense to learn about possible attributes.\n",
+        "        /* an old copy of relay's, to be refreshed */\n",
+        '{"name": "My server", "type": "node", "request": "launch", "program": "srv.js"},\n',
+        '    "compounds": [{"name": "All", "configurations": ["My server"]}],\n',
+    ):
+        assert kept in merged, merged
     out = capsys.readouterr().out
     assert "added 'Debug relay start'" in out and "updated 'Attach to relay'" in out
 
@@ -102,3 +112,27 @@ def test_unmergeable_file_is_left_alone_with_a_clear_message(tmp_path, capsys, t
     assert "is not a launch file relay can merge into" in err
     assert reason in err
     assert "Nothing was changed" in err and "relay init vscode" in err
+
+
+def test_no_cdk_json_says_where_relay_expects_the_app(tmp_path, capsys):
+    assert init_vscode(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"There is no cdk.json in {tmp_path}: relay expects your CDK app's folder (the one "
+        "with cdk.json) as the workspace, or pass --app DIR; the configurations run relay "
+        "from the workspace folder.\n"
+    )
+    (tmp_path / "cdk.json").write_text("{}")
+    (tmp_path / ".vscode" / "launch.json").unlink()
+    assert init_vscode(tmp_path) == 0
+    assert "cdk.json" not in capsys.readouterr().out
+
+
+def test_a_parse_error_names_the_file(tmp_path, capsys):
+    launch = tmp_path / ".vscode" / "launch.json"
+    launch.parent.mkdir()
+    launch.write_text('{"configurations": [ {"name": "x",, } ]}')
+    assert init_vscode(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"relay: error: {launch} is not a launch file relay can merge into: ")
+    assert "<string>" not in err and f"{launch}:1" in err
