@@ -84,6 +84,24 @@ def _layer_dirs(values: list[str] | None) -> dict[str, Path]:
         raise
 
 
+ObserveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--observe",
+        help="The real code keeps serving; copies of its events run here too and are compared.",
+    ),
+]
+SampleOpt = Annotated[
+    float, typer.Option("--sample", help="--observe: the share of invocations copied (0-1].")
+]
+
+
+def _sample(share: float) -> float:
+    if not 0 < share <= 1:
+        _fail(f"--sample {share} is not a share: pass a number above 0 and at most 1 (0.1)")
+    return share
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"relay: error: {message}", err=True)
     raise typer.Exit(code)
@@ -209,6 +227,8 @@ def start(
         int,
         typer.Option("--console-port", metavar="PORT", help="Web console port (0: a free one)."),
     ] = 0,
+    observe: ObserveOpt = False,
+    sample: SampleOpt = 1.0,
 ) -> None:
     """Go live: stub the app's functions and serve their invocations here."""
     from relay.commands.start import start_command
@@ -230,6 +250,7 @@ def start(
             record=record,
             console=console,
             console_port=console_port,
+            observe=_sample(sample) if observe else None,
         )
     )
 
@@ -246,6 +267,8 @@ def emulator(
         typer.Option("--verbose", "-v", help="Print every request and the stubs' own logs."),
     ] = False,
     layer_dir: LayerDirOpt = None,
+    observe: ObserveOpt = False,
+    sample: SampleOpt = 1.0,
 ) -> None:
     """Run the embedded AWS emulator on its own (relay start --local attaches to it)."""
     from relay.emulator.command import emulator_command
@@ -258,6 +281,7 @@ def emulator(
             increase_timeout=increase_timeout,
             verbose=verbose,
             layer_dirs=_layer_dirs(layer_dir),
+            observe=_sample(sample) if observe else None,
         )
     )
 

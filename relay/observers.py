@@ -46,7 +46,7 @@ async def open_observers(
     functions: dict[str, str] | None = None,
 ) -> Observers:
     """The feed with the live view and, as asked, the recorder and the web console."""
-    feed = InvocationFeed(view.event)
+    feed = InvocationFeed(view.event, _differences_to(view))
     observers = Observers(feed)
     try:
         paths = load_paths(project)
@@ -101,3 +101,19 @@ async def _open_console(
         ) from None
     feed.subscribe(console)
     return console
+
+
+def _differences_to(view: Any) -> Any:
+    """Observe mode: say in the terminal where the local answer differs from the cloud's."""
+    from relay.ui.console.state import observed_differences
+
+    def report(event: Any) -> None:
+        if event.source != "observe" or event.cloud_result is None:
+            return
+        found = observed_differences(event)
+        if found:
+            where = (event.context.function_path if event.context else "") or event.function
+            view.warn(f"{where} ({event.request_id}): local differs from the cloud: "
+                      + "; ".join(found))  # fmt: skip
+
+    return report

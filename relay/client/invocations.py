@@ -9,6 +9,7 @@ again under the same id gets the same answer at its new connection, never a seco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 from relay.client.functions import FunctionConfigs
 from relay.client.posting import Poster
-from relay.invocations import InvocationContext, InvocationEvent
+from relay.invocations import InvocationContext, InvocationEvent, finished
 from relay.link import messages
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
@@ -71,6 +72,10 @@ class Invocations:
 
     def accept(self, invoke: messages.Invoke) -> None:
         """Run a new invocation; a repeated id only redirects (or re-sends) its answer."""
+        if invoke.cloud_result is not None:  # observe mode: a copy, answered in the cloud
+            if not self.stopping:
+                self._spawn(self._observe(invoke))
+            return
         state = self._table.get(invoke.id)
         if state is not None:
             state.reply_to = invoke.reply_to
@@ -96,6 +101,36 @@ class Invocations:
         await asyncio.gather(*running, *self._tasks, return_exceptions=True)
 
     # -- one invocation -------------------------------------------------------------------
+
+    async def _observe(self, invoke: messages.Invoke) -> None:
+        """Observe mode: run the cloud's event here too; observers compare the answers."""
+        try:
+            config = self.configs.config_for(invoke)
+        except LookupError as exc:
+            log.warning("relay: observed an invocation of an unknown function: %s", exc)
+            return
+        result = await self.runtime.invoke(
+            config.name,
+            invoke.payload,
+            request_id=invoke.request_id,
+            client_context=invoke.client_context,
+            cognito_identity=invoke.cognito_identity,
+            invoked_function_arn=invoke.invoked_function_arn or None,
+        )
+        state = _Invocation(invoke=invoke, reply_to="", config=config)
+        event = finished(
+            context=_recorded(state, result)["context"],
+            request_id=invoke.request_id,
+            invocation_id=invoke.id,
+            payload=invoke.payload,
+            result=result,
+            source="observe",
+        )
+        self._emit(
+            dataclasses.replace(
+                event, cloud_result=invoke.cloud_result, cloud_error=invoke.cloud_error is not None
+            )
+        )
 
     async def _run(self, state: _Invocation) -> None:
         invoke = state.invoke

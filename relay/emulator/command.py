@@ -210,11 +210,13 @@ def emulator_command(
     increase_timeout: bool = False,
     verbose: bool = False,
     layer_dirs: dict[str, Path] | None = None,
+    observe: float | None = None,
 ) -> int:
     """Serve the stage's emulated cloud until Ctrl-C (or SIGTERM); 0 on a clean stop.
 
     Quiet unless `verbose`: the handlers' own logs show in `relay start`, so here the stubs'
-    logs and moto's per-request access log only repeat what happens there.
+    logs and moto's per-request access log only repeat what happens there. With `observe`
+    (the share of invocations copied), functions run their real code wrapped (observe mode).
     """
     from relay.emulator import Emulator
     from relay.emulator.provision import ProvisionError, provision
@@ -249,6 +251,11 @@ def emulator_command(
                 return 2
             for warning in getattr(provisioned, "warnings", []):
                 print(f"relay: warning: {warning}", file=sys.stderr)
+            if observe is not None:  # the real code serves, wrapped; copies go to the client
+                from relay.observe.emulator import observe_functions
+
+                snapshot = project / ".relay" / "stages" / stage / "observe-code"
+                observe_functions(emulator, provisioned, sample=observe, snapshot=snapshot)
             write_state(project, stage, emulator, provisioned, owner_pid=_parent_pid())
             try:
                 print(

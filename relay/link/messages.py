@@ -99,6 +99,11 @@ class Invoke:
     # client connection that got it first. A client that never had that connection (it is
     # a restarted ``relay start``) answers with an error instead of running it a second time.
     first_to: str | None = None
+    # Observe mode: the real code already answered in the cloud; this is a copy for the
+    # client to run too and compare (``cloud_result``: the response or Lambda's error JSON,
+    # ``cloud_error``: the function error type when it failed). Nothing is answered.
+    cloud_result: bytes | None = field(default=None, repr=False)
+    cloud_error: str | None = None
     type = "invoke"
 
 
