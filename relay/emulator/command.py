@@ -243,7 +243,10 @@ def emulator_command(
         with Emulator(on_log=_print_log if verbose else None) as emulator:
             try:
                 provisioned = provision(
-                    emulator, project=project, stage=stage, increase_timeout=increase_timeout,
+                    emulator,
+                    project=project,
+                    stage=stage,
+                    increase_timeout=increase_timeout,
                     layer_dirs=layer_dirs,
                 )
             except ProvisionError as exc:
