@@ -8,6 +8,7 @@ TCP_NODELAY), which avoids the ~40 ms Nagle/delayed-ACK stall of split writes.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -61,7 +62,8 @@ def http_response(
 
 
 def _status_body(message: str, error_type: str) -> bytes:
-    return (f'{{"errorMessage":"{message}","errorType":"{error_type}"}}').encode()
+    # json.dumps: the message may quote a path the runtime client sent
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
 
 class RuntimeApiConnection(asyncio.Protocol):

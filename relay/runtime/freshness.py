@@ -25,7 +25,7 @@ def signature(st: os.stat_result) -> Signature:
     return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
 
-def parse_records(lines: Iterable[bytes]) -> list[tuple[str, Signature]]:
+def parse_records(lines: Iterable[str | bytes]) -> list[tuple[str, Signature]]:
     """Decode the worker's ``[path, mtime_ns, size, ino, ctime_ns]`` lines; skip anything else
     (the handler could write to the pipe: a bad line must not break the worker)."""
     records = []

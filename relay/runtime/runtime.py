@@ -17,9 +17,10 @@ from typing import Any
 from relay.runtime.config import FunctionConfig, code_paths, lambda_environment
 from relay.runtime.envs import EnvBuilder, EnvError, FunctionEnv, own_env
 from relay.runtime.freshness import digest
+from relay.runtime.invocation import Invocation, InvocationResult
 from relay.runtime.pool import FunctionPool
 from relay.runtime.reload import CodeWatcher, drop_bytecode
-from relay.runtime.worker import Invocation, InvocationResult, State, Worker
+from relay.runtime.worker import State, Worker
 
 LogCallback = Callable[[str, str, str], None]
 logger = logging.getLogger(__name__)

@@ -3,77 +3,43 @@
 The worker is started before any function is known (a *spare*); ``assign`` hands it a
 function, after which it imports the handler and asks the Runtime API for work. It serves
 one invocation at a time and is never reused for another function or code generation.
+
+This module is the state machine and the Runtime API's callbacks; the process itself is in
+``process``, its pipes in ``pipe``, where its output lines go in ``invocation``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import contextlib
 import json
-import logging
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 from relay.runtime import api
 from relay.runtime import lambda_errors as le
-from relay.runtime.config import FunctionConfig, runtime_paths
+from relay.runtime.config import FunctionConfig
 from relay.runtime.freshness import Signature, parse_records
+from relay.runtime.invocation import (
+    Invocation,
+    InvocationResult,
+    LogSink,
+    WorkerLog,
+    new_trace_id,
+)
+from relay.runtime.pipe import LinePipe
+from relay.runtime.process import kill_group, max_rss_mb, start_process
 
-ENTRY = str(Path(__file__).with_name("worker_entry.py"))
-RELAY_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 #: Lambda gives a function's init phase 10 s before it gives up on the environment.
 INIT_LIMIT_S = 10.0
-
-LogSink = Callable[[str, str, str], None]
 LoadedSink = Callable[["Worker", list[tuple[str, Signature]]], None]
-#: InvocationResult.logs keeps this much of what the handler printed (on_log gets it all).
-MAX_KEPT_LOG_BYTES = 4 * 1024 * 1024
 #: A longer unterminated line on the loaded-files pipe is not the entry's and is dropped.
 MAX_LOADED_LINE = 64 * 1024
-_PLATFORM_LINES = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ")
-logger = logging.getLogger(__name__)
 #: The request id of the one event a spare receives before it has a function.
 WARM_UP_ID = "relay-spare-warm-up"
-
-
-@dataclass
-class InvocationResult:
-    """The outcome of one invocation, as Lambda's Invoke API and CloudWatch would give it."""
-
-    request_id: str
-    payload: bytes
-    function_error: str | None
-    logs: str
-    duration_ms: float
-    billed_duration_ms: int
-    max_memory_used_mb: int
-    init_duration_ms: float | None
-
-
-@dataclass
-class Invocation:
-    """An invocation on its way through a worker."""
-
-    request_id: str
-    payload: bytes
-    deadline_ms: int | None = None
-    client_context: str | None = None
-    cognito_identity: str | None = None
-    trace_id: str | None = None
-    invoked_function_arn: str | None = None
-    future: asyncio.Future[InvocationResult] | None = None
-    lines: list[str] = field(default_factory=list)
-    log_bytes: int = 0
-    log_truncated: bool = False
-    delivered_at: float | None = None
-    timer: asyncio.TimerHandle | None = None
+_INVALID_REQUEST_ID = b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+_ACCEPTED = b'{"status":"OK"}'
 
 
 class State(Enum):
@@ -82,25 +48,6 @@ class State(Enum):
     IDLE = "idle"  # waiting on /next with nothing to do
     BUSY = "busy"  # an invocation is assigned
     DEAD = "dead"
-
-
-def new_trace_id() -> str:
-    """An X-Ray trace header as Lambda passes it (not sampled: nothing is sent to X-Ray)."""
-    random = os.urandom(20).hex()  # one call: 24 hex digits for the root, 16 for the parent
-    return f"Root=1-{int(time.time()):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
-
-
-def _max_rss_mb(status_fd: int) -> int | None:
-    """Peak resident memory of the process, the figure Lambda reports as Max Memory Used.
-
-    ``status_fd`` is the worker's /proc/PID/status, kept open: a pread from 0 renders it anew.
-    """
-    try:
-        status = os.pread(status_fd, 4096, 0)
-        start = status.index(b"VmHWM:") + 6
-        return -(-int(status[start : status.index(b"kB", start)]) // 1024)
-    except (OSError, ValueError):
-        return None
 
 
 class Worker(api.RuntimeApiHandler):
@@ -113,21 +60,17 @@ class Worker(api.RuntimeApiHandler):
         self.port = 0
         self.pid = 0
         self.enforce_timeouts = True
-        self.on_log: LogSink | None = None
         self.on_state: Callable[[Worker], None] | None = None
         #: the files of the function this worker has read, in order, as it reported them
         self.loaded: list[tuple[str, Signature]] = []
         #: told of each new batch of ``loaded`` (the pool keeps its generation's files)
         self.on_loaded: LoadedSink | None = None
+        self._log = WorkerLog()
         self._server: asyncio.AbstractServer | None = None
         self._proc: asyncio.subprocess.Process | None = None
-        self._log_fd = -1
+        self._output: LinePipe | None = None
+        self._loaded_pipe: LinePipe | None = None
         self._status_fd = -1
-        self._loaded_fd = -1
-        self._loaded_partial = b""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
-        self._init_lines: list[str] = []
         self._next_conn: api.RuntimeApiConnection | None = None
         self._current: Invocation | None = None
         self._init_error: bytes | None = None
@@ -146,6 +89,15 @@ class Worker(api.RuntimeApiHandler):
         #: set when the first invocation given to this worker has its result
         self.served_one = asyncio.Event()
 
+    @property
+    def on_log(self) -> LogSink | None:
+        """Told of every line the worker prints: (function, request id, line)."""
+        return self._log.on_log
+
+    @on_log.setter
+    def on_log(self, sink: LogSink | None) -> None:
+        self._log.on_log = sink
+
     # lifecycle ---------------------------------------------------------------------
     @classmethod
     async def spawn(
@@ -161,49 +113,21 @@ class Worker(api.RuntimeApiHandler):
         """
         self = cls()
         self._server, self.port = await api.serve(self)
-        read_fd, write_fd = os.pipe()
-        loaded_read, loaded_write = os.pipe()
-        # PYDEVD_DISABLE_FILE_VALIDATION: set by relay.debug.attach in debug mode only.
-        passed = ("PATH", "LANG", "LC_ALL", "TMPDIR", "PYDEVD_DISABLE_FILE_VALIDATION")
-        env = {k: v for k, v in os.environ.items() if k in passed}
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join(site_paths or runtime_paths()),
-                "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
-                "RELAY_ROOT": RELAY_ROOT,
-                "RELAY_LOADED_FD": str(loaded_write),
-            }
-        )
-        env.update(extra_env or {})
         self._spawned_at = time.perf_counter()
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                python or sys.executable,
-                "-S",
-                ENTRY,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=write_fd,
-                stderr=write_fd,
-                env=env,
-                start_new_session=True,
-                pass_fds=(loaded_write,),
+            started = await start_process(
+                self.port, extra_env, python=python, site_paths=site_paths
             )
         except BaseException:
-            for fd in (read_fd, write_fd, loaded_read, loaded_write):
-                os.close(fd)
             self._server.close()
             raise
-        os.close(write_fd)
-        os.close(loaded_write)
-        self.pid = self._proc.pid
-        with contextlib.suppress(OSError):
-            self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
-        os.set_blocking(read_fd, False)
-        self._log_fd = read_fd
-        asyncio.get_running_loop().add_reader(read_fd, self._read_logs)
-        os.set_blocking(loaded_read, False)
-        self._loaded_fd = loaded_read
-        asyncio.get_running_loop().add_reader(loaded_read, self.read_loaded)
+        self._proc = started.process
+        self.pid = started.process.pid
+        self._status_fd = started.status_fd
+        self._output = LinePipe(started.output_fd, self._log.lines, keep_tail=True)
+        self._loaded_pipe = LinePipe(
+            started.loaded_fd, self._on_loaded_lines, keep_tail=False, max_partial=MAX_LOADED_LINE
+        )
         asyncio.get_running_loop().create_task(self._watch_exit())
         return self
 
@@ -221,6 +145,7 @@ class Worker(api.RuntimeApiHandler):
         assert self.state is State.SPARE and self._proc is not None
         assert self._proc.stdin is not None
         self.config = config
+        self._log.function = config.name
         self.generation = generation
         self.state = State.INIT
         self._init_started = self._spawned_at if fresh else time.perf_counter()
@@ -245,14 +170,13 @@ class Worker(api.RuntimeApiHandler):
         """End the process (and anything it started) now."""
         if self._kill_reason is None:
             self._kill_reason = reason
-        if self._proc is not None and self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
+        if self._proc is not None:
+            kill_group(self._proc)
 
     async def close(self) -> None:
+        """Kill the process and wait until it is gone (a cancelled caller stays cancelled)."""
         self.kill("closed")
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self.exited)
+        await asyncio.shield(self.exited)
 
     @property
     def alive(self) -> bool:
@@ -297,13 +221,12 @@ class Worker(api.RuntimeApiHandler):
         if inv.cognito_identity:
             headers["Lambda-Runtime-Cognito-Identity"] = inv.cognito_identity
         self._next_conn = None
-        if not self._init_reported:
-            self._read_logs()  # what init printed is in the pipe by now
-        for line in self._init_lines:  # what init printed shows before START, as in CloudWatch
-            self._emit_to(inv, line)
-        self._init_lines.clear()
-        self._emit_to(inv, le.start_line(inv.request_id))
+        if not self._init_reported and self._output is not None:
+            self._output.drain()  # what init printed is in the pipe by now
+        self._log.flush_pending(inv)  # init output shows before START, as in CloudWatch
+        self._log.keep(inv, le.start_line(inv.request_id))
         inv.delivered_at = time.perf_counter()
+        self._log.target = inv
         if not conn.send_event(inv.payload, headers):
             return  # connection lost: the exit watcher will report the crash
         if self.enforce_timeouts:
@@ -316,12 +239,14 @@ class Worker(api.RuntimeApiHandler):
         inv = self._current
         if inv is None or inv.future is None or inv.future.done():
             return
-        self._read_logs()  # everything the handler printed before answering is in the pipe
+        if self._output is not None:
+            self._output.drain()  # everything the handler printed before answering
+            partial = self._output.take_partial()
+            if partial:  # a last line without its newline still belongs to this invocation
+                self._log.lines([partial])
         self.read_loaded()  # and every file it imported on the way
-        if self._partial:  # a last line without its newline still belongs to this invocation
-            partial, self._partial = self._partial, ""
-            self._emit(partial)
         self._current = None
+        self._log.target = None
         if inv.timer is not None:
             inv.timer.cancel()
         assert self.config is not None
@@ -330,7 +255,7 @@ class Worker(api.RuntimeApiHandler):
         )
         if trailer is not None:
             duration = max(duration, self.config.timeout * 1000)
-        memory = _max_rss_mb(self._status_fd) if self._status_fd >= 0 else None
+        memory = max_rss_mb(self._status_fd) if self._status_fd >= 0 else None
         if memory is not None:
             self._max_memory_mb = memory
         init_ms = None
@@ -339,12 +264,10 @@ class Worker(api.RuntimeApiHandler):
         self._init_reported = True
         if inv.delivered_at is None:
             # never reached the handler (init failed): show what init printed, then START
-            for line in self._init_lines:
-                self._emit_to(inv, line)
-            self._init_lines.clear()
-            self._emit_to(inv, le.start_line(inv.request_id))
-        self._emit_to(inv, le.end_line(inv.request_id))
-        self._emit_to(
+            self._log.flush_pending(inv)
+            self._log.keep(inv, le.start_line(inv.request_id))
+        self._log.keep(inv, le.end_line(inv.request_id))
+        self._log.keep(
             inv,
             le.report_line(
                 inv.request_id,
@@ -355,7 +278,7 @@ class Worker(api.RuntimeApiHandler):
             ),
         )
         if trailer is not None:
-            self._emit_to(inv, trailer)
+            self._log.keep(inv, trailer)
         if self.state is State.BUSY:
             self.state = State.IDLE
         self.served_one.set()
@@ -427,13 +350,13 @@ class Worker(api.RuntimeApiHandler):
 
     def on_response(self, request_id: str, body: bytes) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
-            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+            return 400, _INVALID_REQUEST_ID
         self._finish(body, None)
-        return 202, b'{"status":"OK"}'
+        return 202, _ACCEPTED
 
     def on_response_too_large(self, request_id: str, size: int) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
-            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+            return 400, _INVALID_REQUEST_ID
         # awslambdaric exits on the 413, as in Lambda; never hand this worker out again
         self.kill("response too large")
         self._finish(le.response_too_large(size), "Unhandled")
@@ -444,9 +367,9 @@ class Worker(api.RuntimeApiHandler):
 
     def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
-            return 400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}'
+            return 400, _INVALID_REQUEST_ID
         self._finish(body, "Unhandled")
-        return 202, b'{"status":"OK"}'
+        return 202, _ACCEPTED
 
     def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
         if self._init_timer is not None:
@@ -461,7 +384,7 @@ class Worker(api.RuntimeApiHandler):
         self.kill("init error")  # awslambdaric exits after reporting; make sure of it
         if self.on_state is not None:
             self.on_state(self)
-        return 202, b'{"status":"OK"}'
+        return 202, _ACCEPTED
 
     def on_connection_lost(self, conn: api.RuntimeApiConnection) -> None:
         if self._next_conn is conn:
@@ -470,104 +393,22 @@ class Worker(api.RuntimeApiHandler):
     # loaded files -----------------------------------------------------------------------
     def read_loaded(self) -> None:
         """Take in what the worker has reported so far (non-blocking; cheap when nothing new)."""
-        if self._loaded_fd < 0:
-            return
-        chunks = [self._loaded_partial]
-        ended = False
-        while True:
-            try:
-                chunk = os.read(self._loaded_fd, 65536)
-            except BlockingIOError:
-                break
-            except OSError:
-                chunk = b""
-            if not chunk:
-                ended = True
-                break
-            chunks.append(chunk)
-        *lines, self._loaded_partial = b"".join(chunks).split(b"\n")
-        if len(self._loaded_partial) > MAX_LOADED_LINE:  # not a record (the handler wrote it)
-            self._loaded_partial = b""
-        if ended:
-            self._close_loaded()
-        if not lines:
-            return
+        if self._loaded_pipe is not None:
+            self._loaded_pipe.drain()
+
+    def _on_loaded_lines(self, lines: list[str]) -> None:
         records = parse_records(lines)
         self.loaded.extend(records)
         if records and self.on_loaded is not None:
             self.on_loaded(self, records)
 
-    def _close_loaded(self) -> None:
-        if self._loaded_fd >= 0:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._loaded_fd)
-            os.close(self._loaded_fd)
-            self._loaded_fd = -1
-            self._loaded_partial = b""
-
-    # logs ------------------------------------------------------------------------------
-    def _read_logs(self) -> None:
-        if self._log_fd < 0:
-            return
-        while True:
-            try:
-                chunk = os.read(self._log_fd, 65536)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._close_logs()
-                return
-            text = self._partial + self._decoder.decode(chunk)
-            *lines, self._partial = text.split("\n")
-            for line in lines:
-                self._emit(line)
-
-    def _close_logs(self) -> None:
-        if self._log_fd >= 0:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._log_fd)
-            os.close(self._log_fd)
-            self._log_fd = -1
-            tail = self._partial + self._decoder.decode(b"", final=True)
-            self._partial = ""
-            if tail:
-                self._emit(tail)
-
-    def _emit(self, line: str) -> None:
-        # awslambdaric joins the lines of one error record with \r: one CloudWatch event
-        for part in line.split("\r"):
-            inv = self._current
-            if inv is not None and inv.delivered_at is not None:
-                self._emit_to(inv, part)
-            else:
-                self._init_lines.append(part)
-
-    def _emit_to(self, inv: Invocation, line: str) -> None:
-        if inv.log_bytes < MAX_KEPT_LOG_BYTES or line.startswith(_PLATFORM_LINES):
-            inv.lines.append(line)
-            inv.log_bytes += len(line) + 1
-        else:
-            if not inv.log_truncated:
-                inv.lines.append(
-                    f"relay: this invocation printed more than {MAX_KEPT_LOG_BYTES} bytes; "
-                    "the rest went only to the live log"
-                )
-            inv.log_truncated = True
-        if self.on_log is not None and self.config is not None:
-            try:
-                self.on_log(self.config.name, inv.request_id, line)
-            except Exception:  # a broken log sink must not break the invocation
-                logger.exception("relay: the on_log callback failed on %r", line)
-
     async def _watch_exit(self) -> None:
         assert self._proc is not None
         returncode = await self._proc.wait()
-        self._read_logs()
-        self._close_logs()
-        self.read_loaded()
-        self._close_loaded()
+        for pipe in (self._output, self._loaded_pipe):
+            if pipe is not None:
+                pipe.drain()
+                pipe.close()
         if self._status_fd >= 0:
             os.close(self._status_fd)
             self._status_fd = -1

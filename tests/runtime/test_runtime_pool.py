@@ -99,11 +99,11 @@ async def test_closing_ends_every_process(tmp_path: Path) -> None:
 async def test_a_runtime_that_cannot_start_is_an_exit_error_not_a_respawn_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from relay.runtime import worker
+    from relay.runtime import process
 
     broken = tmp_path / "entry.py"
     broken.write_text("import sys\nprint('cannot import awslambdaric', flush=True)\nsys.exit(3)\n")
-    monkeypatch.setattr(worker, "ENTRY", str(broken))
+    monkeypatch.setattr(process, "ENTRY", str(broken))
     async with LocalRuntime(watch=False, spares=2, pycache_dir=tmp_path) as rt:
         rt.configure(fn("broken", "app.quick", code="errors"))
         result = await rt.invoke("broken", b"{}", request_id="r-b")
