@@ -607,7 +607,3 @@ async def _demo(ready: asyncio.Event, target: LiveTarget, view: LiveView) -> Non
         await asyncio.to_thread(run_demo_calls, target, view)
     except Exception as exc:  # the demo must never take the session down
         view.warn(f"demo calls failed: {exc}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(start_command())

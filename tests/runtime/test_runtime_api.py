@@ -142,6 +142,18 @@ async def test_unknown_requests_get_a_json_error_and_the_connection_lives(
     assert (await _read_response(reader))[0] == "HTTP/1.1 202 Accepted"
 
 
+async def test_error_bodies_are_json_whatever_the_path_holds(served: Served) -> None:
+    """The message quotes the path the client sent: quotes and backslashes are escaped."""
+    _, reader, writer = served
+    writer.write(b'GET /a"b\\c HTTP/1.1\r\nContent-Length: 0\r\n\r\n')
+    got, _, body = await _read_response(reader)
+    assert got == "HTTP/1.1 404 Not Found"
+    assert json.loads(body) == {
+        "errorMessage": 'Unknown path /a"b\\c',
+        "errorType": "InvalidRequest",
+    }
+
+
 async def test_malformed_request_line_is_answered_and_closed(served: Served) -> None:
     _, reader, writer = served
     writer.write(b"NONSENSE\r\n\r\n")
