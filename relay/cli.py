@@ -417,8 +417,11 @@ def init(
 
 def main() -> None:
     """Console-script entry point."""
+    from relay.ui.logs import configure_logging
+
+    configure_logging()
     app(prog_name="relay")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 
 from relay import session as sessions
 from relay.ui.live_view import LiveView
+from relay.ui.logs import configure_logging
 
 EXIT_REPLACED = 3  # as relay.client's: a newer `relay start` took the stage over
 #: sent by a newer `relay start --local` to the one serving the stage (see _take_over)
@@ -71,6 +71,7 @@ class LiveTarget:
 def start_command(**kwargs: Any) -> int:
     options = StartOptions(**kwargs)
     view = LiveView()
+    configure_logging(view)  # relay's warnings and info lines as status lines of the view
     if not (options.project / "cdk.json").is_file():
         view.error(
             f"no cdk.json in {options.project}. Run relay from your CDK app's folder or pass "
@@ -248,7 +249,7 @@ async def _wait_for_emulator(
         if target is not None:
             return target
         if child.poll() is not None:
-            output = log_path.read_text(errors="replace").strip()
+            output = (await asyncio.to_thread(log_path.read_text, errors="replace")).strip()
             raise _StartError(
                 f"the embedded emulator stopped before it was ready (exit {child.returncode}):"
                 f"\n{output}"
@@ -487,7 +488,6 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.emulator.provision import ProvisionError, provision
     from relay.observers import ObserverError
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     async with contextlib.AsyncExitStack() as stack:
         runtime = None
         if not options.debug:
@@ -535,6 +535,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             # After the cloud side is up: a debugger follows the handlers' workers only.
             debug = _enable_debug(options, view)
             runtime = await stack.enter_async_context(_runtime(view, debug))
+        assert runtime is not None
         view.name_functions({f.function_name: f.path for f in target.functions})
         try:
             observers = await _observers(options, view, runtime, target)
