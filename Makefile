@@ -28,9 +28,16 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	} || echo "relay: could not install chromium; the console's browser test will be skipped"
 
-test: setup browser
+# The gates of `make test`: lint, types (strict for relay/link, relay/runtime and
+# relay/emulator; see pyproject), then the suite with a per-test timeout and a coverage floor.
+lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+COVERAGE_FLOOR ?= 70
+test: lint browser
+	$(BIN)/python -m pytest -q --cov=relay --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The suite SOAK_RUNS times in a row beside one busy process per core; stops at the first
 # failure (each run's output in .relay/soak/). Takes SOAK_RUNS times a loaded suite run.

@@ -269,7 +269,7 @@ def record_deploy_time_calls(aws_cdk: Any) -> None:
         aws_cdk.CustomResource,
         lambda self, kw: _DEPLOY_TIME_TOKENS.append((self, kw.get("service_token"))),
     )
-    wrap(triggers.Trigger, lambda self, kw: _TRIGGER_HANDLERS.append(kw["handler"]))
+    wrap(triggers.Trigger, lambda _self, kw: _TRIGGER_HANDLERS.append(kw["handler"]))
 
     original_from_asset = lambda_.Code.from_asset
     if not getattr(original_from_asset, "_relay", False):

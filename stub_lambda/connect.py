@@ -54,7 +54,7 @@ STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _clients: dict[str, Any] = {}
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:  # noqa: ARG001
     """Lambda entry point for all three routes."""
     request = event.get("requestContext") or {}
     route = request.get("routeKey")

@@ -117,7 +117,8 @@ class RelayClient:
                 except InvalidStatus as exc:
                     status = exc.response.status_code
                     if status in (401, 403):
-                        print(_refusal(self.stage, status, exc.response.body), file=sys.stderr)
+                        body = bytes(exc.response.body)
+                        print(_refusal(self.stage, status, body), file=sys.stderr)
                         return EXIT_REFUSED
                     log.warning("relay: connecting failed (%s); retrying", status)
                     attempt += 1

@@ -307,7 +307,7 @@ def go_live(
     from relay.cdk import debug_stack as ds
     from relay.cdk.live import LiveConfig
 
-    say = progress or (lambda line: None)
+    say = progress or (lambda _line: None)
     project = Path(project).resolve()
     account, region, principal = aws_caller()
     require_bootstrap(account, region)
@@ -519,7 +519,7 @@ def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
 # --- infrastructure watching for `relay start` ---------------------------------------------
 
 
-def infra_filter(project: Path, code_dirs: list[Path]) -> Callable[[Any, str], bool]:
+def infra_filter(code_dirs: list[Path]) -> Callable[[Any, str], bool]:
     """A watchfiles filter for the app's infrastructure code (not function code or output)."""
     from watchfiles import PythonFilter
 
@@ -557,7 +557,7 @@ def diff_live(
     return text, assembly
 
 
-def apply_live(stage: str, project: Path, assembly: synth.Assembly, progress: Progress) -> None:
+def apply_live(project: Path, assembly: synth.Assembly, progress: Progress) -> None:
     """Deploy an assembly from :func:`diff_live` (after the developer pressed ENTER)."""
     account, region = aws_identity()
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}

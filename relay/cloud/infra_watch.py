@@ -23,7 +23,7 @@ async def watch_infrastructure(
     if not sys.stdin.isatty():
         view.info("infrastructure changes are not watched (no terminal to confirm deploys)")
         return
-    async for changes in awatch(project, watch_filter=infra_filter(project, code_dirs)):
+    async for changes in awatch(project, watch_filter=infra_filter(code_dirs)):
         names = sorted({Path(path).name for _, path in changes})
         view.info(f"infrastructure changed ({', '.join(names)}): synthesizing …")
         try:
@@ -41,7 +41,7 @@ async def watch_infrastructure(
             view.info("not deployed; the next save shows the diff again")
             continue
         try:
-            await asyncio.to_thread(apply_live, stage, project, assembly, view.info)
+            await asyncio.to_thread(apply_live, project, assembly, view.info)
         except DeployError as exc:
             view.error(str(exc))
             continue

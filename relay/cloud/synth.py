@@ -419,7 +419,7 @@ def install_hook() -> None:
     import importlib.util
 
     class _Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002
             if name != "aws_cdk":
                 return None
             sys.meta_path.remove(self)

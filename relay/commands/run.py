@@ -87,7 +87,7 @@ def locate_handler(handler: str, code_dir: Path) -> tuple[str, Path]:
     return name, where
 
 
-def function_name(handler: str, code_dir: Path) -> str:
+def function_name(handler: str) -> str:
     """A valid Lambda function name for the run, e.g. ``app-handler``."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", handler).strip("-")[:64] or "relay-run"
 
@@ -100,7 +100,7 @@ def _print_result(result: InvocationResult, *, newline: bool) -> None:
     out.flush()
 
 
-def _log(function: str, request_id: str, line: str) -> None:
+def _log(function: str, request_id: str, line: str) -> None:  # noqa: ARG001 (on_log's signature)
     print(line, file=sys.stderr, flush=True)
 
 
@@ -181,7 +181,7 @@ def run_command(
         payload = read_event(event)
         handler, code_dir = locate_handler(handler, code_dir)
         config = FunctionConfig(
-            name=function_name(handler, code_dir),
+            name=function_name(handler),
             handler=handler,
             code_dir=code_dir,
             layers=tuple(layers),

@@ -92,7 +92,7 @@ def _merge_named(
     updated: list[str] = []
     for item in existing:
         name = item.get(key) if isinstance(item, dict) else None
-        if name in by_key:
+        if isinstance(name, str) and name in by_key:
             replacement = by_key.pop(name)
             if replacement != item:
                 updated.append(name)

@@ -199,7 +199,7 @@ def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
     return handle
 
 
-def _print_log(function: str, request_id: str, line: str) -> None:
+def _print_log(function: str, request_id: str, line: str) -> None:  # noqa: ARG001 (on_log)
     print(f"[{function}] {line}", flush=True)
 
 

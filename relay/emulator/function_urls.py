@@ -40,7 +40,9 @@ def _is_text(content_type: str | None) -> bool:
     return kind.startswith(_TEXT_TYPES) or kind.endswith(("+json", "+xml"))
 
 
-def build_event(request: http.Request, url_id: str, domain: str, account_id: str) -> dict:
+def build_event(
+    request: http.Request, url_id: str, domain: str, account_id: str  # noqa: ARG001
+) -> dict[str, Any]:
     """The payload format 2.0 event Lambda builds for a function URL request."""
     headers: dict[str, str] = {}
     cookies: list[str] = []

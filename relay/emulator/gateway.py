@@ -175,7 +175,9 @@ class WebSocketGateway:
 
     # -- events ------------------------------------------------------------------------
 
-    def _request_context(self, conn: _Connection, route_key: str, event_type: str) -> dict:
+    def _request_context(
+        self, conn: _Connection, route_key: str, event_type: str
+    ) -> dict[str, Any]:
         now = time.time()
         context: dict[str, Any] = {
             "routeKey": route_key,
@@ -225,7 +227,10 @@ class WebSocketGateway:
         return {"headers": single, "multiValueHeaders": multi}
 
     async def _run_route(
-        self, conn: _Connection, route_key: str, event: dict[str, Any]
+        self,
+        conn: _Connection,  # noqa: ARG002
+        route_key: str,
+        event: dict[str, Any],
     ) -> tuple[dict[str, Any] | None, str | None]:
         """Invoke the route's function; returns (parsed result, error text or None)."""
         route = self.routes[route_key]
@@ -518,6 +523,6 @@ class WebSocketGateway:
         self._connections.pop(connection_id, None)
         conn.close_reason = (1000, "")
         closing = asyncio.get_running_loop().create_task(conn.ws.close(1000))
-        conn.tasks.add(closing)  # type: ignore[arg-type]
-        closing.add_done_callback(conn.tasks.discard)  # type: ignore[arg-type]
+        conn.tasks.add(closing)
+        closing.add_done_callback(conn.tasks.discard)
         return http.Response(204, b"", [("x-amzn-RequestId", ids.request_id())])

@@ -231,7 +231,7 @@ class LambdaApi:
             "Architectures": ["x86_64"],
         }
 
-    def get_function(self, name: str, request: http.Request) -> http.Response:
+    def get_function(self, name: str, request: http.Request) -> http.Response:  # noqa: ARG002
         self.calls["GetFunction"] += 1
         function, _ = self.functions.resolve(name)
         if function is None:

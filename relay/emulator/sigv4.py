@@ -141,7 +141,8 @@ def verify(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a "
                 "'Date' header.",
             )
-        token = (lower.get("x-amz-security-token") or [None])[0]
+        tokens = lower.get("x-amz-security-token")
+        token = tokens[0] if tokens else None
         canonical_query = query
         expires = None
     elif "X-Amz-Signature" in query_params:

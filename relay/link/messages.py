@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Union
+from typing import Any, Union, cast
 
 VERSION = 1
 # API Gateway WebSocket caps a message at 128 KB; leave room for the envelope and base64.
@@ -302,7 +302,7 @@ def decode(data: str | bytes | bytearray | memoryview) -> Message:
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"{kind} message is invalid: {exc}") from None
     _check_semantics(message)
-    return message
+    return cast(Message, message)
 
 
 def _has_default(f: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import Union
 try:  # in the stub asset, messages.py is a sibling module
     import messages
 except ModuleNotFoundError:  # in relay's own source tree
-    from relay.link import messages  # type: ignore[no-redef]
+    from relay.link import messages
 
 #: Neither ack nor result within this long after the post means no relay client is listening.
 NO_CLIENT_AFTER = 3.0
@@ -378,7 +378,7 @@ class StubSession:
 
     def _on_answer(self, message: messages.Message, now: float) -> list[Action]:
         invoke = self.invoke
-        if invoke is None or self.phase in (IDLE, DONE) or message.id != invoke.id:  # type: ignore[union-attr]
+        if invoke is None or self.phase in (IDLE, DONE) or message.id != invoke.id:
             return [
                 Echo(
                     f"relay: dropped a {message.type} message for another invocation "

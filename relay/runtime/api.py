@@ -81,7 +81,7 @@ class RuntimeApiConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
         self._transport = None
         self._handler.on_connection_lost(self)
 

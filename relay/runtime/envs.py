@@ -28,6 +28,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from relay.runtime.config import FunctionConfig, runtime_paths, stdlib_paths
 
@@ -365,9 +366,9 @@ def _site_packages(venv: Path, interpreter: Interpreter) -> Path:
     return site
 
 
-def _read_info(folder: Path) -> dict | None:
+def _read_info(folder: Path) -> dict[str, Any] | None:
     try:
-        info = json.loads((folder / _INFO_FILE).read_text())
+        info: dict[str, Any] = json.loads((folder / _INFO_FILE).read_text())
     except (OSError, ValueError):
         return None
     if info.get("format") != _FORMAT or not Path(info["python"]).exists():

@@ -199,7 +199,12 @@ class LocalRuntime:
         finally:
             pool.release(worker)
 
-    async def wait_reload(self, function: str, after: int, timeout: float = 10.0) -> int:
+    async def wait_reload(
+        self,
+        function: str,
+        after: int,
+        timeout: float | None = 10.0,  # noqa: ASYNC109 (documented; None: no deadline)
+    ) -> int:
         """Wait until ``function`` has reloaded more than ``after`` times; returns the count."""
         assert self._reload_event is not None, "start() the runtime first"
         async with asyncio.timeout(timeout):
@@ -207,7 +212,7 @@ class LocalRuntime:
                 await self._reload_event.wait()
         return self.reloads[function]
 
-    async def wait_spares(self, timeout: float = 10.0) -> None:
+    async def wait_spares(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until the spare processes have started and imported the runtime client."""
         async with asyncio.timeout(timeout):
             while not self._spares_failing and (

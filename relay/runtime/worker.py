@@ -365,13 +365,17 @@ class Worker(api.RuntimeApiHandler):
             b'"errorType":"RequestEntityTooLarge"}'
         )
 
-    def on_error(self, request_id: str, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+    def on_error(
+        self, request_id: str, body: bytes, error_type: str | None  # noqa: ARG002
+    ) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
             return 400, _INVALID_REQUEST_ID
         self._finish(body, "Unhandled")
         return 202, _ACCEPTED
 
-    def on_init_error(self, body: bytes, error_type: str | None) -> tuple[int, bytes]:
+    def on_init_error(
+        self, body: bytes, error_type: str | None  # noqa: ARG002
+    ) -> tuple[int, bytes]:
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None

@@ -138,7 +138,7 @@ def _debug_hook() -> None:
     if relay_root:
         sys.path.append(relay_root)
     try:
-        from relay.debug.worker import before_run  # type: ignore[import-not-found]
+        from relay.debug.worker import before_run
     except ImportError:
         return
     finally:

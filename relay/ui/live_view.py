@@ -100,7 +100,7 @@ class LiveView:
             f"{self._paint(strip_control_codes(event.status), colour)}{took}{detail}"
         )
 
-    def log(self, function: str, request_id: str, line: str) -> None:
+    def log(self, function: str, request_id: str, line: str) -> None:  # noqa: ARG002 (on_log)
         """A line of a handler's output, as CloudWatch would show it."""
         text = line.rstrip("\n")
         if text:

@@ -368,8 +368,9 @@ def test_stopping_answers_running_invocations_with_a_clear_error(
     async def scenario() -> None:
         async with runtime, running_client(stage, runtime) as live:
             pending = asyncio.create_task(invoke(stage, "slow", {"seconds": 5}))
-            while live.client.in_flight == 0:
-                await asyncio.sleep(0.05)
+            async with asyncio.timeout(60):
+                while live.client.in_flight == 0:  # noqa: ASYNC110 (a counter, no event)
+                    await asyncio.sleep(0.05)
             await live.client.stop()
             reply, body = await asyncio.wait_for(pending, 60)
             error = json.loads(body)

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from rt_helpers import fn
+from rt_helpers import fn, until
 
 from relay.runtime import LocalRuntime, api
 from relay.runtime.worker import Worker
@@ -70,8 +70,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[str, dict[str, s
 async def test_next_waits_for_work_then_carries_the_documented_headers(served: Served) -> None:
     recorder, reader, writer = served
     writer.write(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
-    while not recorder.nexts:
-        await asyncio.sleep(0.001)
+    await until(lambda: recorder.nexts, "the /next request reaching the handler")
     headers = {
         "Lambda-Runtime-Aws-Request-Id": "rid",
         "Lambda-Runtime-Deadline-Ms": "1700000000000",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from rt_helpers import fn
+from rt_helpers import fn, until
 
 from relay.runtime import LocalRuntime
 
@@ -59,8 +59,7 @@ async def test_busy_worker_finishes_then_retires(runtime: LocalRuntime) -> None:
     await runtime.invoke("busy", b'{"seconds": 0}')
     (old,) = runtime.workers("busy")
     in_flight = asyncio.ensure_future(runtime.invoke("busy", b'{"seconds": 0.5}'))
-    while old.state.value != "busy":
-        await asyncio.sleep(0.01)
+    await until(lambda: old.state.value == "busy", "the old worker taking the invocation")
     runtime.configure(fn("busy", "app.overlap", code="errors", environment={"V": "new"}))
     fresh = json.loads((await runtime.invoke("busy", b'{"seconds": 0}')).payload)
     assert fresh["v"] == "new"
@@ -112,8 +111,8 @@ async def test_a_runtime_that_cannot_start_is_an_exit_error_not_a_respawn_loop(
             "errorMessage": "RequestId: r-b Error: Runtime exited with error: exit status 3",
         }
         assert "cannot import awslambdaric" in result.logs.splitlines()
-        while rt._spawning:  # the spares started with the runtime have ended
-            await asyncio.sleep(0.01)
+        # the spares started with the runtime have ended
+        await until(lambda: not rt._spawning, "the failed spares ending")
         await asyncio.gather(*(w.exited for w in rt._spares))
         assert rt._spares == []
         assert rt._spawning == 0  # and none are being started again

@@ -165,7 +165,9 @@ class HttpApi:
                     )
         return response
 
-    def _preflight(self, cors: Cors, origin: str, request: http.Request) -> http.Response:
+    def _preflight(
+        self, cors: Cors, origin: str, request: http.Request  # noqa: ARG002
+    ) -> http.Response:
         allowed = cors.origin_allowed(origin)
         if allowed is None:
             return http.Response(204)

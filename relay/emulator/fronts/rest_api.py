@@ -173,7 +173,9 @@ class RestApi:
 
     # -- integrations ------------------------------------------------------------------
 
-    async def _call(self, function: str | None, event: Any, timeout: float) -> InvokeOutcome:
+    async def _call(
+        self, function: str | None, event: Any, timeout: float  # noqa: ASYNC109
+    ) -> InvokeOutcome:
         return await invoke_with_timeout(
             self.functions,
             function,
@@ -249,7 +251,9 @@ class RestApi:
             return gateway_error(500, "Internal server error", "InternalServerErrorException")
         return _integration_response(chosen, result.payload)
 
-    def _mock(self, integration: Integration, request: http.Request) -> http.Response:
+    def _mock(
+        self, integration: Integration, request: http.Request  # noqa: ARG002
+    ) -> http.Response:
         template = integration.request_templates.get("application/json", "")
         found = re.search(r"statusCode\"?\s*:\s*(\d{3})", template)
         selector = found.group(1) if found else "200"
