@@ -41,7 +41,10 @@ def _is_text(content_type: str | None) -> bool:
 
 
 def build_event(
-    request: http.Request, url_id: str, domain: str, account_id: str  # noqa: ARG001
+    request: http.Request,
+    url_id: str,
+    domain: str,
+    account_id: str,  # noqa: ARG001
 ) -> dict[str, Any]:
     """The payload format 2.0 event Lambda builds for a function URL request."""
     headers: dict[str, str] = {}

@@ -361,9 +361,7 @@ class StageResources:
                     return stack.refs[logical]
         raise ProvisionError(f"the debug stack has no {kind}")
 
-    def _environment(
-        self, stack: Stack, variables: dict[str, Any], where: str
-    ) -> dict[str, str]:
+    def _environment(self, stack: Stack, variables: dict[str, Any], where: str) -> dict[str, str]:
         resolve = self._resolver(stack)
         environment: dict[str, str] = {}
         for key, value in variables.items():

@@ -366,7 +366,10 @@ class Worker(api.RuntimeApiHandler):
         )
 
     def on_error(
-        self, request_id: str, body: bytes, error_type: str | None  # noqa: ARG002
+        self,
+        request_id: str,
+        body: bytes,
+        error_type: str | None,  # noqa: ARG002
     ) -> tuple[int, bytes]:
         if self._current is None or self._current.request_id != request_id:
             return 400, _INVALID_REQUEST_ID
@@ -374,7 +377,9 @@ class Worker(api.RuntimeApiHandler):
         return 202, _ACCEPTED
 
     def on_init_error(
-        self, body: bytes, error_type: str | None  # noqa: ARG002
+        self,
+        body: bytes,
+        error_type: str | None,  # noqa: ARG002
     ) -> tuple[int, bytes]:
         if self._init_timer is not None:
             self._init_timer.cancel()

@@ -194,9 +194,7 @@ def test_repeated_id_redirects_without_running_again() -> None:
     session = cs.ClientSession(STAGE)
     session.received(invoke(), T0)
     # running: the stub moved; an ack goes to its new connection at once
-    assert session.received(invoke(reply_to="s2"), T0 + 1) == [
-        cs.Post("s2", m.Ack("i1"), invoke())
-    ]
+    assert session.received(invoke(reply_to="s2"), T0 + 1) == [cs.Post("s2", m.Ack("i1"), invoke())]
     (post,) = session.finished("i1", m.Result("i1", b"1"), T0 + 2)
     assert post.to == "s2"
     # answered: the kept answer, to the newest connection

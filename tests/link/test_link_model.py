@@ -353,10 +353,9 @@ class LinkModel(RuleBasedStateMachine):
             assert outcome.at <= self.deadlines[invocation], "answered after the deadline"
             if outcome.answer is not None:
                 assert outcome.answer.id == invocation
-                relay_side = (
-                    isinstance(outcome.answer, m.Error)
-                    and outcome.answer.error_type.startswith("Relay.")
-                )
+                relay_side = isinstance(
+                    outcome.answer, m.Error
+                ) and outcome.answer.error_type.startswith("Relay.")
                 if not relay_side:
                     assert invocation in self.runs, "an answer without a run"
                     assert invocation.encode() in outcome.answer.payload

@@ -166,7 +166,10 @@ class HttpApi:
         return response
 
     def _preflight(
-        self, cors: Cors, origin: str, request: http.Request  # noqa: ARG002
+        self,
+        cors: Cors,
+        origin: str,
+        request: http.Request,  # noqa: ARG002
     ) -> http.Response:
         allowed = cors.origin_allowed(origin)
         if allowed is None:

@@ -174,7 +174,10 @@ class RestApi:
     # -- integrations ------------------------------------------------------------------
 
     async def _call(
-        self, function: str | None, event: Any, timeout: float  # noqa: ASYNC109
+        self,
+        function: str | None,
+        event: Any,
+        timeout: float,  # noqa: ASYNC109
     ) -> InvokeOutcome:
         return await invoke_with_timeout(
             self.functions,
@@ -252,7 +255,9 @@ class RestApi:
         return _integration_response(chosen, result.payload)
 
     def _mock(
-        self, integration: Integration, request: http.Request  # noqa: ARG002
+        self,
+        integration: Integration,
+        request: http.Request,  # noqa: ARG002
     ) -> http.Response:
         template = integration.request_templates.get("application/json", "")
         found = re.search(r"statusCode\"?\s*:\s*(\d{3})", template)
