@@ -109,7 +109,11 @@ class Console:
         given = (query.get("token") or [""])[0]
         return hmac.compare_digest(given.encode(), self.token.encode())
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _http(
+        self,
+        connection: ServerConnection,  # noqa: ARG002 (websockets process_request)
+        request: Request,
+    ) -> Response | None:
         path = urlsplit(request.path).path
         if not self._authorised(request):
             return _response(403, "text/plain", b"relay console: a valid token is required; "
