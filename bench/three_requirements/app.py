@@ -40,8 +40,13 @@ class ThreeStack(cdk.Stack):
                     local=PipInstall(source),
                 ),
             )
-            lambda_.Function(self, name.title(), runtime=lambda_.Runtime.PYTHON_3_11,
-                             handler="main.handler", code=code)
+            lambda_.Function(
+                self,
+                name.title(),
+                runtime=lambda_.Runtime.PYTHON_3_11,
+                handler="main.handler",
+                code=code,
+            )
 
 
 app = cdk.App()

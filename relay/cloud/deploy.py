@@ -551,7 +551,7 @@ def diff_live(
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
                       increase_timeout=increase_timeout)  # fmt: skip
-    assembly = _synthesize_live(project, stage, live, env, lambda line: None)
+    assembly = _synthesize_live(project, stage, live, env, lambda _line: None)
     synth.write_functions(project, stage, assembly)
     text = run_cdk(["diff", "--app", str(assembly.directory), "--all"], project, env=env)
     return text, assembly
