@@ -156,22 +156,28 @@ def _is_cdk_code(*paths: str) -> bool:
     return any(marker in path for path in paths for marker in _CDK_CODE_MARKERS)
 
 
-def _edited_folder(source: str) -> tuple[str, str | None]:
+def edited_folder(source: str, root: Path | None = None) -> tuple[str, str | None]:
     """The folder the developer edits for ``source``, and a note when that is not known.
 
-    A build step's copy (``.build/orders``) maps back to the source folder with the same
-    path outside the build folder when that exists (``orders``); otherwise edits must go to
-    the copy, and relay says so.
+    A build step's copy inside the app (``.build/orders``) maps back to the source folder
+    with the same path outside the build folder when that exists (``orders`` or
+    ``src/orders``); otherwise edits must go to the copy, and relay says so. ``root``: the
+    app's folder (the app runs there); folders above it never count as build folders.
     """
+    root = (root or Path.cwd()).resolve()
     path = Path(source)
-    parts = path.parts
+    try:
+        parts = path.resolve().relative_to(root).parts
+    except ValueError:
+        return source, None
     for i, part in enumerate(parts):
-        if part in _BUILD_DIRS:
-            base, rest = Path(*parts[:i]), Path(*parts[i + 1 :]) if i + 1 < len(parts) else None
-            for candidate in (base / rest if rest else None, base / "src" / rest if rest else None):
-                if candidate is not None and candidate.is_dir():
-                    return str(candidate), f"runs {candidate} (the source of the build copy {path})"
-            return source, f"code is a build copy ({path}): edits must go to the copy to reload"
+        if part not in _BUILD_DIRS:
+            continue
+        base, rest = root.joinpath(*parts[:i]), parts[i + 1 :]
+        for candidate in (base.joinpath(*rest), base.joinpath("src", *rest)) if rest else ():
+            if candidate.is_dir():
+                return str(candidate), f"runs {candidate} (the source of the build copy {path})"
+        return source, f"code is a build copy ({path}): edits must go to the copy to reload"
     return source, None
 
 
@@ -476,7 +482,7 @@ class LiveAspect:
         if not cfn.handler:
             return "no handler set"
         if staging is not None:
-            record.code_dir, record.note = _edited_folder(_source_of(staging))
+            record.code_dir, record.note = edited_folder(_source_of(staging))
             return None
         inline = getattr(code, "zip_file", None) if code is not None else None
         if isinstance(inline, str):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from relay.cdk.live import LiveConfig, LiveTargets
+from relay.cdk.live import LiveConfig, LiveTargets, edited_folder
 from relay.cloud import synth
 from relay.cloud.stub_asset import build_stub_asset
 
@@ -202,3 +202,22 @@ def test_node_function_is_left_with_its_runtime_as_reason(synthesized) -> None:
 
 def test_relayed_functions_need_no_bundling(synthesized) -> None:
     assert synthesized("python_function").assembly.live_record()["bundle"] == {}
+
+
+def test_a_build_copy_runs_from_its_source_when_that_exists(tmp_path: Path) -> None:
+    copy = tmp_path / ".build" / "orders"
+    copy.mkdir(parents=True)
+    assert edited_folder(str(copy), tmp_path) == (
+        str(copy),
+        f"code is a build copy ({copy}): edits must go to the copy to reload",
+    )
+    (tmp_path / "src" / "orders").mkdir(parents=True)
+    source = tmp_path / "src" / "orders"
+    assert edited_folder(str(copy), tmp_path) == (
+        str(source),
+        f"runs {source} (the source of the build copy {copy})",
+    )
+    assert edited_folder(str(source), tmp_path) == (str(source), None)
+    # a build folder above the app (a CI checkout under /build/...) is not a build copy
+    assert edited_folder(str(source), source.parent) == (str(source), None)
+    assert edited_folder(str(copy), copy.parent) == (str(copy), None)
