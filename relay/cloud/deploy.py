@@ -56,6 +56,7 @@ class LiveStage:
     table: str
     functions: list[LiveFunction]
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # per function, said once at start
 
 
 # --- the toolkit ---------------------------------------------------------------------------
@@ -343,6 +344,7 @@ def go_live(
         table=outputs[ds.OUTPUT_TABLE],
         functions=functions,
         not_relayed=[(r["path"], r["reason"]) for r in records if not r["relayed"]],
+        notes=[f"{r['path']}: {r['note']}" for r in relayed if r.get("note")],
     )
 
 

@@ -313,6 +313,7 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
         functions=live.functions,
         credentials=None,  # the developer's own boto3 credential chain
         not_relayed=list(getattr(live, "not_relayed", [])),
+        notes=list(getattr(live, "notes", [])),
     )
 
 
