@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -292,6 +293,13 @@ def synthesize(
         raise SynthError(f"could not run the app command '{command}': {exc}") from None
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
+        if _DOCKER_FAILED.search(output):
+            where = ", ".join(bundle) if bundle else "every stack, as `cdk deploy` does"
+            raise SynthError(
+                "bundling needs Docker, and Docker failed or is not running here; the app "
+                f"itself is fine. Bundled: {where}. Start Docker and run again. The "
+                f"output:\n{_tail(output, 12)}"
+            )
         raise SynthError(
             f"the CDK app command '{command}' failed (exit {proc.returncode}) in {project}. "
             f"Its output:\n{_tail(output)}\nFix the app and run again."
@@ -309,6 +317,12 @@ def synthesize(
         )
     marker.write_text(key)
     return Assembly(out_dir, cached=False)
+
+
+#: CDK's bundling failing for want of Docker (not a fault of the app).
+_DOCKER_FAILED = re.compile(
+    r"docker exited with status|spawnSync docker ENOENT|Cannot connect to the Docker daemon"
+)
 
 
 def _tail(text: str, lines: int = 40) -> str:

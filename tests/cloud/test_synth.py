@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from relay.cloud import synth
 from relay.cloud.stub_asset import build_stub_asset
 
 SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
+APPS = Path(__file__).parent.parent / "apps"
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +199,29 @@ def test_the_debug_stack_is_not_synthesized_again_for_an_app_edit(
         assert debug("alice").cached is False  # the app's context does count
     finally:
         context.write_text(text)
+
+
+def _docker_works() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        return subprocess.run([docker, "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(_docker_works(), reason="Docker works here: bundling would succeed")
+def test_bundling_without_docker_says_the_app_is_fine(tmp_path: Path, config: LiveConfig) -> None:
+    project = tmp_path / "slugs"
+    shutil.copytree(APPS / "python_function", project)
+    with pytest.raises(synth.SynthError) as caught:
+        synth.synthesize(
+            project, "alice", out_dir=tmp_path / "out", live=config, validation=False,
+            bundle=["slugs"],
+        )  # fmt: skip
+    assert str(caught.value).startswith(
+        "bundling needs Docker, and Docker failed or is not running here; the app itself is "
+        "fine. Bundled: slugs. Start Docker and run again."
+    )
+    assert "Fix the app" not in str(caught.value)
