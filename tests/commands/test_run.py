@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -136,24 +137,24 @@ def test_bad_handler_name() -> None:
     assert "handler 'nodot' has no '.'" in proc.stderr.decode()
 
 
-def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'one'\n")
+@contextlib.contextmanager
+def _watching(folder: Path, source: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`relay run app.handler --watch` on `source`, past its first result and "watching";
+    stopped with Ctrl-C (exit 0) at the end, its whole process group gone."""
+    (folder / "app.py").write_text(source)
     proc = subprocess.Popen(
         [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
-        cwd=tmp_path,
+        cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline() == b'"one"\n'
+        assert proc.stdout.readline()  # the first run's result
         while b"relay: watching" not in proc.stderr.readline():
             pass
-        (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'two'\n")
-        assert proc.stdout.readline() == b'"two"\n'
-        (tmp_path / "app.py").write_text("def handler(e, c):\n    raise ValueError('three')\n")
-        assert json.loads(proc.stdout.readline())["errorMessage"] == "three"
+        yield proc
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -164,22 +165,20 @@ def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
         os.killpg(proc.pid, 0)
 
 
+def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
+    with _watching(tmp_path, "def handler(e, c):\n    return 'one'\n") as proc:
+        assert proc.stdout is not None
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'two'\n")
+        assert proc.stdout.readline() == b'"two"\n'
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    raise ValueError('three')\n")
+        assert json.loads(proc.stdout.readline())["errorMessage"] == "three"
+
+
 def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path) -> None:
     """An editor's save (temp file + rename), then a touch: one run, not one per event."""
     app = tmp_path / "app.py"
-    app.write_text("def handler(e, c):\n    return 'one'\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline() == b'"one"\n'
-        while b"relay: watching" not in proc.stderr.readline():
-            pass
+    with _watching(tmp_path, "def handler(e, c):\n    return 'one'\n") as proc:
+        assert proc.stdout is not None
         temporary = tmp_path / ".app.py.tmp"
         temporary.write_text("def handler(e, c):\n    return 'two'\n")
         os.replace(temporary, app)
@@ -188,12 +187,6 @@ def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path)
         app.write_text("def handler(e, c):\n    return 'six'\n")
         # a second run for the first save (or one for the touch) would print "two" again
         assert proc.stdout.readline() == b'"six"\n'
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_watch_with_its_output_in_the_code_folder_runs_once_per_save(tmp_path: Path) -> None:
