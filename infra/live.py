@@ -129,7 +129,6 @@ class _Assets:
     def __init__(self, root: IConstruct) -> None:
         self.root = root
         self.by_staged: dict[str, cdk.AssetStaging] = {}
-        self._scanned = 0
 
     def scan(self) -> None:
         for node in self.root.node.find_all():
@@ -254,9 +253,11 @@ _DEPLOY_TIME_TOKENS: list[tuple[IConstruct, str]] = []
 _TRIGGER_HANDLERS: list[IConstruct] = []
 
 
-def record_deploy_time_calls(aws_cdk: Any) -> None:
-    """Wrap ``CustomResource`` and ``triggers.Trigger`` to note whom they invoke (the hook
-    calls this as the app imports ``aws_cdk``; their properties are not readable later)."""
+def watch_app_calls(aws_cdk: Any) -> None:
+    """Note what the app's own calls say and jsii cannot tell later: whom each
+    ``CustomResource`` and ``triggers.Trigger`` invokes during the deployment, and which
+    ``Code.from_asset`` folders are bundled. relay's hook calls this as the app imports
+    ``aws_cdk``, before the app builds anything."""
     from aws_cdk import triggers
 
     def wrap(cls: Any, note: Any) -> None:

@@ -458,8 +458,8 @@ def install_hook() -> None:
 
 def _patch_stage(aws_cdk: Any) -> None:
     """Wrap ``synth`` of ``Stage`` and ``App`` (App overrides it) to apply live mode first,
-    and note which functions custom resources and Triggers call during the deployment."""
-    _relay_live_module().record_deploy_time_calls(aws_cdk)
+    and note what the app's own construct calls say (``relay.cdk.live.watch_app_calls``)."""
+    _relay_live_module().watch_app_calls(aws_cdk)
     for cls in (aws_cdk.Stage, aws_cdk.App):
         if "synth" in cls.__dict__ and not getattr(cls.__dict__["synth"], "_relay", False):
             cls.synth = _live_synth(cls.__dict__["synth"])
