@@ -138,20 +138,26 @@ def test_bad_handler_name() -> None:
 
 
 @contextlib.contextmanager
-def _watching(folder: Path, source: str) -> Iterator[subprocess.Popen[bytes]]:
+def _watching(
+    folder: Path, source: str, output: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """`relay run app.handler --watch` on `source`, past its first result and "watching";
-    stopped with Ctrl-C (exit 0) at the end, its whole process group gone."""
+    stopped with Ctrl-C (exit 0) at the end, its whole process group gone. With `output`,
+    stdout goes to that file (`> output` in a shell) instead of a pipe."""
     (folder / "app.py").write_text(source)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with contextlib.ExitStack() as files:
+        stdout = files.enter_context(output.open("wb")) if output else subprocess.PIPE
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
+            cwd=folder,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     try:
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline()  # the first run's result
+        assert proc.stderr is not None
+        if proc.stdout is not None:
+            assert proc.stdout.readline()  # the first run's result
         while b"relay: watching" not in proc.stderr.readline():
             pass
         yield proc
@@ -192,35 +198,16 @@ def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path)
 def test_watch_with_its_output_in_the_code_folder_runs_once_per_save(tmp_path: Path) -> None:
     """`relay run app.handler --watch > result.json` in the code folder: relay's own output
     file changes on every run and must not start the next one."""
-    app = tmp_path / "app.py"
-    app.write_text("def handler(e, c):\n    return 'one'\n")
     result = tmp_path / "result.json"
-    with result.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "run", "app.handler", "--watch"],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    try:
-        assert proc.stderr is not None
-        while b"relay: watching" not in proc.stderr.readline():
-            pass
+    with _watching(tmp_path, "def handler(e, c):\n    return 'one'\n", output=result):
         for word in ("two", "three"):
-            app.write_text(f"def handler(e, c):\n    return '{word}'\n")
+            (tmp_path / "app.py").write_text(f"def handler(e, c):\n    return '{word}'\n")
             deadline = time.monotonic() + 60
             while f'"{word}"'.encode() not in result.read_bytes():
                 assert time.monotonic() < deadline, result.read_bytes()
                 time.sleep(0.02)
         # a run caused by result.json itself would have written "one" or "two" again
         assert result.read_bytes() == b'"one"\n"two"\n"three"\n'
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_handler_typed_as_a_path(tmp_path: Path) -> None:
