@@ -9,26 +9,27 @@ synthesized (``--app <cloud assembly>``), so what the emulator tests is what AWS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relay import session
 from relay import stage as stages
-from relay.cloud import synth
+from relay.cloud import preflight, synth
 from relay.package_dirs import RELAY_ROOT
 from relay.runtime.config import FunctionConfig
 
 Progress = Callable[[str], None]
 STRIPPED = {  # variables the live Aspect adds; the local runtime gets the function's own
     "RELAY_STAGE", "RELAY_WS_URL", "RELAY_CONNECTIONS_ENDPOINT", "RELAY_BUCKET",
-    "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER",
+    "RELAY_FUNCTION_PATH", "RELAY_ORIGINAL_HANDLER", "RELAY_REGION",
 }  # fmt: skip
 
 
@@ -57,6 +58,8 @@ class LiveStage:
     functions: list[LiveFunction]
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # per function, said once at start
+    #: The boto3 session whose identity is the stage's client: the client must sign with it.
+    session: Any = None
 
 
 # --- the toolkit ---------------------------------------------------------------------------
@@ -159,13 +162,13 @@ def aws_identity() -> tuple[str, str]:
     return account, region
 
 
-def aws_caller() -> tuple[str, str, str]:
+def aws_caller(session_: Any = None) -> tuple[str, str, str]:
     """(account, region, principal ARN) of the developer's credentials; the ARN is the one
     identity that may connect as the stage's client."""
     import boto3
     import botocore.exceptions as errors
 
-    session_ = boto3.Session()
+    session_ = session_ or boto3.Session()
     region = session_.region_name or os.environ.get("AWS_REGION")  # the CDK's variable too
     if not region:
         raise DeployError(
@@ -185,22 +188,55 @@ def aws_caller() -> tuple[str, str, str]:
     return identity["Account"], region, identity["Arn"]
 
 
-def require_bootstrap(account: str, region: str, qualifier: str = "hnb659fds") -> None:
-    """The toolkit needs its bootstrap stack; say so before a long deploy fails."""
+def require_bootstrap(targets: list[preflight.StackTarget], account: str) -> None:
+    """The toolkit needs its bootstrap stack in each stack's region, with the qualifier the
+    app synthesized with; say so before a long deploy fails."""
     import boto3
     import botocore.exceptions as errors
 
+    checked: set[tuple[str, str]] = set()
+    for target in targets:
+        key = (target.region, target.bootstrap_parameter)
+        if target.account != account or key in checked:
+            continue  # another account's bootstrap is the toolkit's to check (its roles)
+        checked.add(key)
+        try:
+            boto3.client("ssm", region_name=target.region).get_parameter(
+                Name=target.bootstrap_parameter
+            )
+        except errors.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                raise DeployError(preflight.bootstrap_advice(target)) from None
+            raise
+
+
+@contextlib.contextmanager
+def aws_errors(doing: str) -> Iterator[None]:
+    """Any AWS error while ``doing`` becomes a DeployError of one clear line."""
+    import botocore.exceptions as errors
+
     try:
-        boto3.client("ssm", region_name=region).get_parameter(
-            Name=f"/cdk-bootstrap/{qualifier}/version"
-        )
-    except errors.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            raise DeployError(
-                f"region {region} of account {account} is not bootstrapped for the CDK: run "
-                f"`npx cdk bootstrap aws://{account}/{region}` once, then run again."
-            ) from None
-        raise
+        yield
+    except (errors.BotoCoreError, errors.ClientError) as exc:
+        raise DeployError(preflight.describe_aws_error(exc, doing)) from None
+
+
+def require_stage_dependent_names(
+    project: Path, stage: str, live: synth.Assembly, env: dict[str, str]
+) -> None:
+    """Refuse an app whose stacks are named the same for every stage: going live would
+    swap shared (maybe production) stacks for stubs, and `remove --all` would delete them."""
+    probe = preflight.probe_stage(stage)
+    try:
+        other = synth.synthesize(
+            project, probe, out_dir=_dir(project, stage, "cdk.out.stage-probe"), env=env,
+            validation=False,
+        )  # fmt: skip
+        shared = preflight.shared_stack_names(live, other)
+    except synth.SynthError:  # the app accepts only some stages: the names must show it
+        shared = preflight.names_without_stage(live, stage)
+    if shared:
+        raise DeployError(preflight.shared_stacks_problem(stage, shared))
 
 
 def stack_outputs(stack_name: str, region: str) -> dict[str, str] | None:
@@ -305,13 +341,30 @@ def go_live(
     are fetched once with GetLayerVersionByArn (relay/runtime/layers.py).
     """
     stages.validate(stage)  # before anything slow: names end up in stacks and resources
-    from relay.cdk import debug_stack as ds
-    from relay.cdk.live import LiveConfig
+
+    import boto3
 
     say = progress or (lambda _line: None)
     project = Path(project).resolve()
-    account, region, principal = aws_caller()
-    require_bootstrap(account, region)
+    developer = boto3.Session()  # one session: its identity is recorded and signs the client
+    account, region, principal = aws_caller(developer)
+    with aws_errors("going live"):
+        live = _go_live(
+            stage, project, account, region, principal, increase_timeout, layer_dirs, say
+        )
+    live.session = developer
+    return live
+
+
+def _go_live(
+    stage: str, project: Path, account: str, region: str, principal: str,
+    increase_timeout: bool, layer_dirs: dict[str, Path] | None, say: Progress,
+) -> LiveStage:  # fmt: skip
+    from relay.cdk import debug_stack as ds
+    from relay.cdk.live import LiveConfig
+
+    debug = synthesize_debug_stack(stage, project, account, region, principal)
+    require_bootstrap(preflight.stack_targets(debug, account, region), account)
     outputs = deploy_debug_stack(stage, project, account, region, principal, say)
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(
@@ -322,8 +375,14 @@ def go_live(
     try:
         assembly = _synthesize_live(project, stage, live, env, say)
         records = synth.write_functions(project, stage, assembly)
+        require_stage_dependent_names(project, stage, assembly, env)
     except synth.SynthError as exc:
         raise DeployError(str(exc)) from None
+    targets = preflight.stack_targets(assembly, account, region)
+    require_bootstrap(targets, account)
+    for record in records:
+        for warning in record.get("warnings") or []:
+            say(f"warning: {record['path']}: {warning}")
     relayed = [r for r in records if r["relayed"]]
     if not relayed:
         reasons = "; ".join(f"{r['path']}: {r['reason']}" for r in records) or "no functions"
@@ -334,7 +393,11 @@ def go_live(
          "--hotswap-fallback"],
         project, env=env, progress=say,
     )  # fmt: skip
-    functions = [_live_function(r, assembly, region, layer_dirs or {}) for r in relayed]
+    regions = {t.key: t.region for t in targets}
+    functions = [
+        _live_function(r, assembly, regions.get(r["stack"], region), layer_dirs or {})
+        for r in relayed
+    ]
     return LiveStage(
         stage=stage,
         websocket_url=outputs[ds.OUTPUT_WEBSOCKET_URL],
@@ -367,7 +430,8 @@ def _synthesize_live(
 def _live_function(
     record: dict[str, Any], assembly: synth.Assembly, region: str, layer_dirs: dict[str, Path]
 ) -> LiveFunction:
-    """Physical name, URL and resolved environment from the deployed stack."""
+    """Physical name, URL and resolved environment from the deployed stack, in the stack's
+    own region (the local runtime gets that region too)."""
     import boto3
 
     from relay.runtime.layers import LayerError, fetch_layer, local_layer
@@ -461,6 +525,8 @@ def synth_command(stage: str, project: Path) -> int:
     for record in records:
         if not record["relayed"]:
             _echo(f"relay: not relayed: {record['path']} ({record['reason']})")
+        for warning in record.get("warnings") or []:
+            _echo(f"relay: warning: {record['path']}: {warning}")
     print(debug.directory)
     print(assembly.directory)
     return 0
@@ -472,13 +538,16 @@ def deploy_command(stage: str, project: Path) -> int:
     try:
         account, region = aws_identity()
         env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
-        assembly = synth.synthesize(
-            project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
-        )
-        run_cdk(
-            ["deploy", "--app", str(assembly.directory), "--all", "--require-approval", "never"],
-            project, env=env, progress=_echo,
-        )  # fmt: skip
+        with aws_errors(f"deploying the real code of stage {stage}"):
+            assembly = synth.synthesize(
+                project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
+            )
+            require_bootstrap(preflight.stack_targets(assembly, account, region), account)
+            run_cdk(
+                ["deploy", "--app", str(assembly.directory), "--all", "--require-approval",
+                 "never"],
+                project, env=env, progress=_echo,
+            )  # fmt: skip
     except (DeployError, synth.SynthError) as exc:
         _echo(f"relay: {exc}")
         return 1
@@ -495,17 +564,20 @@ def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
     try:
         account, region, principal = aws_caller()
         env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
-        if all_stacks:
-            app = synth.synthesize(
-                project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
-            )
-            run_cdk(["destroy", "--app", str(app.directory), "--all", "--force"], project,
-                    env=env, progress=_echo)  # fmt: skip
-        debug = synthesize_debug_stack(stage, project, account, region, principal)
-        run_cdk(
-            ["destroy", "--app", str(debug.directory), debug_stack_name(stage), "--force"],
-            project, env=env, progress=_echo,
-        )  # fmt: skip
+        with aws_errors(f"removing stage {stage}"):
+            if all_stacks:
+                app = synth.synthesize(
+                    project, stage, out_dir=_dir(project, stage, "cdk.out.real"), env=env
+                )
+                require_stage_dependent_names(project, stage, app, env)  # never shared stacks
+                run_cdk(["destroy", "--app", str(app.directory), "--all", "--force"], project,
+                        env=env, progress=_echo)  # fmt: skip
+            debug = synthesize_debug_stack(stage, project, account, region, principal)
+            run_cdk(
+                ["destroy", "--app", str(debug.directory), debug_stack_name(stage), "--force"],
+                project, env=env, progress=_echo,
+            )  # fmt: skip
+            _delete_log_groups(f"/aws/lambda/{debug_stack_name(stage)}-", region)
     except (DeployError, synth.SynthError) as exc:
         _echo(f"relay: {exc}")
         return 1
@@ -516,6 +588,18 @@ def remove_command(stage: str, project: Path, all_stacks: bool = False) -> int:
             f"functions run the stub: `relay deploy --stage {stage}` puts the real code back."
         )
     return 0
+
+
+def _delete_log_groups(prefix: str, region: str) -> None:
+    """Lambda creates its functions' log groups itself; the debug stack's ones (the
+    auto-delete provider's) outlive the stack unless relay deletes them."""
+    import boto3
+
+    logs = boto3.client("logs", region_name=region)
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+        for group in page.get("logGroups", []):
+            logs.delete_log_group(logGroupName=group["logGroupName"])
+            _echo(f"relay: deleted log group {group['logGroupName']}")
 
 
 # --- infrastructure watching for `relay start` ---------------------------------------------

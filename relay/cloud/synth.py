@@ -101,6 +101,7 @@ def _collect_stacks(directory: Path, found: dict[str, dict[str, Any]]) -> None:
                 "template": template,
                 "directory": directory,
                 "display_name": display,
+                "bootstrap_parameter": props.get("bootstrapStackVersionSsmParameter"),
             }
         elif kind == "cdk:cloud-assembly":
             _collect_stacks(directory / props["directoryName"], found)

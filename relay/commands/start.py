@@ -62,6 +62,9 @@ class LiveTarget:
     lambda_endpoint: str | None = None
     s3_endpoint: str | None = None  # local mode: moto's endpoint for the overflow bucket
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
+    #: AWS: the boto3 session whose identity go-live recorded as the stage's only client (a
+    #: new session of an assume-role profile would get another role session name).
+    session: Any = None
     cleanup: list[Any] = field(default_factory=list)
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # per function, said once
@@ -312,6 +315,7 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
         connections_endpoint=live.connections_endpoint,
         functions=live.functions,
         credentials=None,  # the developer's own boto3 credential chain
+        session=live.session,
         not_relayed=list(getattr(live, "not_relayed", [])),
         notes=list(getattr(live, "notes", [])),
     )
@@ -450,6 +454,8 @@ def _boto_session(target: LiveTarget) -> Any:
     """The developer's credentials: the emulator's well-known pair, or the usual AWS chain."""
     import boto3
 
+    if target.session is not None:
+        return target.session
     if target.credentials is None:
         return boto3.Session(region_name=target.region)
     return boto3.Session(

@@ -1,6 +1,6 @@
-"""What a stubbed function needs in AWS, decided at synthesis (infra/live_fit.py), on a stack
-written the way CDK users write one: SQS triggers, versions and aliases, imported roles,
-permissions boundaries, VPCs and big environments."""
+"""What a stubbed function needs in AWS, decided at synthesis (relay.cdk.live_fit), on a
+stack written the way CDK users write one: SQS triggers, versions and aliases, imported
+roles, permissions boundaries, VPCs and big environments."""
 
 from __future__ import annotations
 
