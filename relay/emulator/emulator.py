@@ -22,6 +22,7 @@ from relay.emulator.credentials import (
     CredentialStore,
     local_principal_arn,
 )
+from relay.emulator.fronts.event_sources import EventSources
 from relay.emulator.fronts.http_api import HttpApi, HttpApiSpec
 from relay.emulator.fronts.rest_api import RestApi, RestApiSpec
 from relay.emulator.function_urls import FunctionUrl
@@ -90,6 +91,7 @@ class Emulator:
         self._gateways: list[WebSocketGateway] = []
         self._urls: list[FunctionUrl] = []
         self._apis: list[RestApi | HttpApi] = []
+        self._sources: EventSources | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owns_loop = False
@@ -126,6 +128,30 @@ class Emulator:
     @property
     def apis(self) -> list[RestApi | HttpApi]:
         return list(self._apis)
+
+    @property
+    def event_sources(self) -> EventSources:
+        """SQS mappings, SNS/S3/EventBridge deliveries and schedules (needs moto)."""
+        self._require_started()
+        if self._sources is None:
+            raise RuntimeError("event sources need moto: Emulator(moto=True)")
+        return self._sources
+
+    def service_client(self, service: str) -> Any:
+        """A boto3 client for an emulated service, signed with the local credentials."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoints[service],
+            region_name=self.region,
+            **self.credentials.boto3_kwargs(),
+        )
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 120) -> Any:
+        """Run a coroutine on the emulator's loop from another thread and return its result."""
+        assert self._loop is not None and not self._in_loop_thread()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     @property
     def lambda_endpoint(self) -> str:
@@ -317,6 +343,15 @@ class Emulator:
         self._runtime = runtime
         self._functions.runtime = runtime
         await self._lambda.start()
+        if self._moto_url:
+            self._sources = EventSources(
+                functions=self._functions,
+                loop=asyncio.get_running_loop(),
+                client=self.service_client,
+                region=self.region,
+                account_id=self.account_id,
+            )
+            self._sources.start()
 
     def _build_lambda_front(self) -> None:
         """Build the function registry and Lambda API once the service URLs are known."""
@@ -348,6 +383,9 @@ class Emulator:
             await endpoint.close()
         for api in self._apis:
             await api.close()
+        if self._sources is not None:
+            await self._sources.close()
+            self._sources = None
         if self._lambda is not None:
             await self._lambda.close()
         if self._runtime is not None:
