@@ -367,6 +367,27 @@ def replay(
 
 
 @app.command()
+def trigger(
+    rule: Annotated[
+        str | None, typer.Argument(help="Schedule rule: construct path, its last part, or name.")
+    ] = None,
+    after: Annotated[
+        float | None,
+        typer.Option("--after", help="Instead: move the emulator's clock SECONDS forward."),
+    ] = None,
+    stage: StageOpt = None,
+    app_dir: AppOpt = None,
+) -> None:
+    """Fire a schedule rule now on the local emulator (relay start --local)."""
+    from relay.commands.trigger import trigger_command
+
+    project = _project(app_dir)
+    raise typer.Exit(
+        trigger_command(rule, stage=_stage(stage, project), project=project, after=after)
+    )
+
+
+@app.command()
 def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
     """Synthesize the app in live mode; prints the cloud assembly folder last."""
     from relay.cloud.deploy import synth_command

@@ -35,6 +35,12 @@ class Session:
     functions: list[SessionFunction] = field(default_factory=list)
     # `relay start --local` in direct mode: no WebSocket client, so no connection_id
     direct: bool = False
+    #: local mode: the emulator's endpoint for every other AWS service (local credentials)
+    endpoint_url: str | None = None
+    #: API Gateway front doors: {"path": construct path, "type": "REST"|"HTTP", "url": ".../"}
+    apis: list[dict[str, str]] = field(default_factory=list)
+    #: {stack name: {"outputs": {...}, "resources": {logical id: physical id}}}
+    stacks: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -69,6 +69,9 @@ class LiveTarget:
     not_relayed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # per function, said once
     skipped_types: dict[str, int] = field(default_factory=dict)  # local: not emulated
+    endpoint_url: str | None = None  # local: every other emulated service
+    apis: list[dict[str, str]] = field(default_factory=list)
+    stacks: dict[str, Any] = field(default_factory=dict)
 
 
 def start_command(**kwargs: Any) -> int:
@@ -291,6 +294,9 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
         not_relayed=list(handle.not_relayed),
         notes=list(handle.notes),
         skipped_types=dict(handle.skipped_types),
+        endpoint_url=handle.endpoint_url or None,
+        apis=handle.apis,
+        stacks=handle.stacks,
     )
 
 
@@ -333,6 +339,9 @@ def _session(
         region=target.region,
         connection_id=connection_id,
         lambda_endpoint=target.lambda_endpoint,
+        endpoint_url=target.endpoint_url,
+        apis=target.apis,
+        stacks=target.stacks,
         functions=[
             sessions.SessionFunction(
                 path=f.path,
@@ -391,6 +400,8 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
         if not ready.is_set():
             ready.set()
             view.ready(options.stage, target.mode, target.functions, target.not_relayed)
+            for api in target.apis:
+                view.info(f"{api['type']} API {api['path']}: {api['url']}")
         else:
             view.info(f"reconnected as {connection_id}")
 

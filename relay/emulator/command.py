@@ -47,6 +47,12 @@ class EmulatorHandle:
     not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped_types: dict[str, int] = field(default_factory=dict)  # not emulated: count
     notes: list[str] = field(default_factory=list)  # said once at start
+    endpoint_url: str = ""  # every emulated service but Lambda (moto)
+    apis: list[dict[str, str]] = field(default_factory=list)  # path, type, url
+    rules: list[dict[str, str]] = field(default_factory=list)  # path, name, schedule
+    stacks: dict[str, Any] = field(default_factory=dict)  # outputs and resources per stack
+    control_endpoint: str = ""  # `relay trigger` (token in the state file only)
+    control_token: str = ""
 
 
 def state_path(project: Path) -> Path:
@@ -105,7 +111,15 @@ def write_state(
         "not_relayed": [list(pair) for pair in getattr(provisioned, "not_relayed", [])],
         "skipped_types": dict(getattr(provisioned, "skipped_types", {})),
         "notes": list(getattr(provisioned, "notes", [])),
+        "endpoint_url": getattr(provisioned, "endpoint_url", ""),
+        "apis": getattr(provisioned, "apis", []),
+        "rules": getattr(provisioned, "rules", []),
+        "stacks": getattr(provisioned, "stacks", {}),
     }
+    control = getattr(emulator, "control", None)
+    if control is not None:
+        document["control_endpoint"] = control.url
+        document["control_token"] = control.token
     path = state_path(project)
     private_dir(path.parent)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -187,6 +201,12 @@ def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
             bucket=document.get("bucket", ""),
             table=document.get("table", ""),
             owner_pid=int(document["owner_pid"]) if document.get("owner_pid") else None,
+            endpoint_url=document.get("endpoint_url", ""),
+            apis=list(document.get("apis", [])),
+            rules=list(document.get("rules", [])),
+            stacks=dict(document.get("stacks", {})),
+            control_endpoint=document.get("control_endpoint", ""),
+            control_token=document.get("control_token", ""),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -264,10 +284,19 @@ def emulator_command(
                 print(
                     f"relay emulator ready for stage '{stage}': "
                     f"{len(provisioned.functions)} function(s), Lambda "
-                    f"{emulator.lambda_endpoint}, WebSocket {provisioned.websocket_url} "
-                    "(Ctrl-C to stop)",
+                    f"{emulator.lambda_endpoint}, WebSocket {provisioned.websocket_url}, other "
+                    f"services {emulator.endpoint_url} (Ctrl-C to stop)",
                     flush=True,
                 )
+                for api in getattr(provisioned, "apis", []):
+                    print(f"  {api['type']} API {api['path']}: {api['url']}", flush=True)
+                for rule in getattr(provisioned, "rules", []):
+                    if rule.get("schedule"):
+                        print(
+                            f"  schedule {rule['path']}: {rule['schedule']} "
+                            f"(`relay trigger {rule['path']}` fires it now)",
+                            flush=True,
+                        )
                 stop.wait()
             finally:
                 remove_own_state(path)

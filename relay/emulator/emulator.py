@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from relay.emulator.control import ControlApi
 from relay.emulator.credentials import (
     LOCAL_CREDENTIALS,
     Credentials,
@@ -92,6 +93,7 @@ class Emulator:
         self._urls: list[FunctionUrl] = []
         self._apis: list[RestApi | HttpApi] = []
         self._sources: EventSources | None = None
+        self._control: ControlApi | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owns_loop = False
@@ -136,6 +138,11 @@ class Emulator:
         if self._sources is None:
             raise RuntimeError("event sources need moto: Emulator(moto=True)")
         return self._sources
+
+    @property
+    def control(self) -> ControlApi | None:
+        """The control endpoint `relay trigger` calls (None without moto)."""
+        return self._control
 
     def service_client(self, service: str) -> Any:
         """A boto3 client for an emulated service, signed with the local credentials."""
@@ -329,6 +336,9 @@ class Emulator:
         if self._use_moto:
             from moto.server import ThreadedMotoServer
 
+            from relay.emulator import moto_fixes
+
+            moto_fixes.apply()
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             await asyncio.to_thread(server.start)
             self._moto = server
@@ -352,6 +362,8 @@ class Emulator:
                 account_id=self.account_id,
             )
             self._sources.start()
+            self._control = ControlApi(self._sources)
+            await self._control.start()
 
     def _build_lambda_front(self) -> None:
         """Build the function registry and Lambda API once the service URLs are known."""
@@ -383,6 +395,8 @@ class Emulator:
             await endpoint.close()
         for api in self._apis:
             await api.close()
+        if self._control is not None:
+            await self._control.close()
         if self._sources is not None:
             await self._sources.close()
             self._sources = None

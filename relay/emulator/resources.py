@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from relay.cloud import synth
+from relay.emulator import services
 from relay.emulator.cfn import Resolver, Stack, Unresolvable, collect_exports, name_resources
 from relay.emulator.cfn.names import physical_name, suffix
+from relay.emulator.fronts import wiring
 from relay.runtime.config import FunctionConfig
 from relay.runtime.layers import local_layer, missing_layer_note
 
@@ -33,6 +35,8 @@ _NOT_NEEDED = {
     "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy", "AWS::IAM::ManagedPolicy",
     "AWS::Logs::LogGroup",  # locally, function logs go to relay's terminal
 }  # fmt: skip
+_CREATED |= services.HANDLED | wiring.HANDLED
+_NOT_NEEDED |= services.NOT_NEEDED
 _PYTHON = re.compile(r"^python3\.\d+$")
 
 
@@ -64,6 +68,10 @@ class Provisioned:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # per function, said once at start
     assembly: Path | None = None
+    apis: list[dict[str, str]] = field(default_factory=list)  # path, type (REST/HTTP), url
+    rules: list[dict[str, str]] = field(default_factory=list)  # path, name, schedule
+    endpoint_url: str = ""  # every emulated service but Lambda
+    stacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # outputs, resources
 
 
 class StageResources:
@@ -109,10 +117,14 @@ class StageResources:
         self._relays_own = {id(stack) for stack in debug_stacks}
         for stack in debug_stacks + app_stacks:
             name_resources(stack, self.region, self.account)
+            self._name_services(stack)
         app_stacks += [n for stack in list(app_stacks) for n in self._nested_stacks(stack)]
         everything = debug_stacks + app_stacks
         for stack in everything:
             self._create_storage(stack)
+        self.wiring = wiring.Wiring(self.emu, self.region, self.warnings)
+        for stack in app_stacks:
+            self.wiring.create_apis(stack, self._resolver(stack))
         apis = [api for stack in debug_stacks for api in self._create_apis(stack)]
         if len(apis) != 1:
             raise ProvisionError(
@@ -143,6 +155,8 @@ class StageResources:
                 created[(stack.artifact_id, logical)] = info
                 resolved_env[(stack.artifact_id, logical)] = environment
 
+        for stack in app_stacks:
+            self.wiring.wire_event_sources(stack, self._resolver(stack), Unresolvable)
         functions: list[ProvisionedFunction] = []
         not_relayed: list[tuple[str, str]] = []
         by_id = {s.artifact_id: s for s in app_stacks}
@@ -206,7 +220,42 @@ class StageResources:
             warnings=self.warnings,
             notes=notes,
             assembly=app.directory,
+            apis=self.wiring.wired.apis,
+            rules=self.wiring.wired.rules,
+            endpoint_url=getattr(self.emu, "endpoint_url", ""),
+            stacks={stack.name: self._describe(stack) for stack in app_stacks},
         )
+
+    def _name_services(self, stack: Stack) -> None:
+        """Names of the data services, APIs and rules (``relay.emulator.services``/``wiring``)."""
+        endpoint = getattr(self.emu, "endpoint_url", "")
+        for logical, resource in stack.template.get("Resources", {}).items():
+            kind, props = resource.get("Type", ""), resource.get("Properties", {})
+            if not services.name_resource(
+                stack, logical, kind, props, region=self.region, account=self.account,
+                endpoint_url=endpoint,
+            ):  # fmt: skip
+                wiring.name_resource(
+                    stack, logical, kind, props, region=self.region, account=self.account
+                )
+
+    def _describe(self, stack: Stack) -> dict[str, Any]:
+        """What `aws cloudformation describe-stacks` / `list-stack-resources` would show."""
+        resolve = self._resolver(stack)
+        outputs: dict[str, str] = {}
+        for key, output in stack.template.get("Outputs", {}).items():
+            try:
+                outputs[key] = self._rewrite(str(resolve(output["Value"])))
+            except Unresolvable:
+                continue
+        return {"outputs": outputs, "resources": dict(stack.refs)}
+
+    def _rewrite(self, text: str) -> str:
+        """AWS URLs of the app's APIs → their local URLs."""
+        for aws, local in self.wiring.wired.url_rewrites.items():
+            if text.startswith(aws):
+                return local + text[len(aws) :]
+        return text
 
     # -- templates -----------------------------------------------------------------------
 
@@ -270,6 +319,7 @@ class StageResources:
                 self._create_bucket(stack.refs[logical])
             elif kind not in _CREATED and kind not in _NOT_NEEDED:
                 self._skip(stack, kind)
+        services.ServiceProvisioner(self.client, self.warnings).create(stack, resolve, Unresolvable)
 
     def _create_table(self, name: str, props: dict[str, Any]) -> None:
         ddb = self.client("dynamodb")
@@ -372,7 +422,7 @@ class StageResources:
                     f"{where}: variable {key} left out: {exc} is not emulated locally"
                 )
                 continue
-            text = text if isinstance(text, str) else str(text)
+            text = self._rewrite(text if isinstance(text, str) else str(text))
             environment[key] = self.substitutions.get(text, text)
         return environment
 

@@ -143,7 +143,7 @@ class EventSources:
         def to_event(body: str) -> dict[str, Any] | None:
             if source_events.is_s3_test_event(body):
                 return None
-            return source_events.s3_event(body)
+            return json.loads(body)
 
         self._start(Delivery(url, function, "s3", to_event))
         return arn

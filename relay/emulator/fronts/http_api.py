@@ -74,6 +74,7 @@ class HttpApiSpec:
     path: str = ""  # construct path
     cors: Cors | None = None
     stage_variables: dict[str, str] = field(default_factory=dict)
+    api_id: str = ""
 
 
 def _error(status: int, message: str) -> http.Response:
@@ -99,7 +100,7 @@ class HttpApi:
         self.calls = calls
         self.region = region
         self.account_id = account_id
-        self.api_id = ids.api_id()
+        self.api_id = spec.api_id or ids.api_id()
         self._sock = http.bind()
         self.domain = f"127.0.0.1:{self._sock.getsockname()[1]}"
         prefix = "" if spec.stage == "$default" else f"{spec.stage}/"

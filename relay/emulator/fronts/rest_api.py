@@ -81,6 +81,7 @@ class RestApiSpec:
     stage_variables: dict[str, str] = field(default_factory=dict)
     binary_media_types: tuple[str, ...] = ()
     resource_ids: dict[str, str] = field(default_factory=dict)
+    api_id: str = ""  # chosen at provisioning so Ref resolves before the API starts
 
 
 def gateway_error(status: int, message: str | None, error_type: str) -> http.Response:
@@ -115,7 +116,7 @@ class RestApi:
         self.calls = calls
         self.region = region
         self.account_id = account_id
-        self.api_id = ids.api_id()
+        self.api_id = spec.api_id or ids.api_id()
         self._sock = http.bind()
         self.domain = f"127.0.0.1:{self._sock.getsockname()[1]}"
         self.url = f"http://{self.domain}/{spec.stage}/"

@@ -125,9 +125,9 @@ def is_s3_test_event(body: str) -> bool:
         return False
 
 
-def s3_event(body: str, owner: str = "relay-local") -> dict[str, Any]:
-    """S3's notification as queued by moto, completed with the fields AWS's records carry."""
-    event = json.loads(body)
+def complete_s3_event(event: dict[str, Any], owner: str = "relay-local") -> dict[str, Any]:
+    """S3's notification as moto builds it, completed with the fields AWS's records carry
+    and the key encoded as S3 does (spaces as "+", "/" kept)."""
     for record in event.get("Records", []):
         record.setdefault("userIdentity", {"principalId": f"AWS:{owner}"})
         record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
@@ -139,7 +139,7 @@ def s3_event(body: str, owner: str = "relay-local") -> dict[str, Any]:
         s3.get("bucket", {}).setdefault("ownerIdentity", {"principalId": owner})
         obj = s3.get("object", {})
         obj.setdefault("sequencer", f"{time.time_ns():X}"[:18])
-        if "key" in obj:  # moto also encodes "/", which S3 leaves as is
+        if "key" in obj:
             obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     return event
 
