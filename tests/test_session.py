@@ -50,6 +50,9 @@ def test_round_trip_and_exact_keys(tmp_path: Path) -> None:
         "region",
         "functions",
         "direct",
+        "endpoint_url",
+        "apis",
+        "stacks",
     }
     assert data["functions"][0] == {
         "path": "Demo-alice/Hello",
