@@ -20,7 +20,13 @@ from typing import Any
 
 from relay.emulator.fronts import source_events
 from relay.emulator.fronts.invoking import invoke_with_timeout
-from relay.emulator.fronts.pollers import ASYNC_ATTEMPTS, Delivery, Poller, SqsMapping
+from relay.emulator.fronts.pollers import (
+    ASYNC_ATTEMPTS,
+    Delivery,
+    Poller,
+    SqsMapping,
+    StreamMapping,
+)
 from relay.emulator.fronts.schedules import Schedule, Scheduler
 from relay.emulator.functions import FunctionRegistry
 
@@ -97,12 +103,13 @@ class EventSources:
 
     # -- SQS mappings and deliveries ----------------------------------------------------
 
-    def _start(self, target: SqsMapping | Delivery) -> None:
+    def _start(self, target: SqsMapping | StreamMapping | Delivery) -> None:
+        service = "dynamodbstreams" if isinstance(target, StreamMapping) else "sqs"
         poller = Poller(
             target,
             functions=self.functions,
             loop=self.loop,
-            client=lambda: self._client("sqs"),
+            client=lambda: self._client(service),
             region=self.region,
             on_invoke=self._on_invoke,
         )
@@ -110,6 +117,9 @@ class EventSources:
         poller.start()
 
     def add_sqs_mapping(self, mapping: SqsMapping) -> None:
+        self._start(mapping)
+
+    def add_stream_mapping(self, mapping: StreamMapping) -> None:
         self._start(mapping)
 
     def delivery_queue(self, source: str, function: str) -> tuple[str, str]:

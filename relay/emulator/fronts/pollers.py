@@ -42,6 +42,22 @@ class SqsMapping:
 
 
 @dataclass
+class StreamMapping:
+    """An event source mapping on a DynamoDB stream (moto's dynamodbstreams)."""
+
+    stream_arn: str
+    function: str
+    batch_size: int = 100
+    starting_position: str = "LATEST"  # or TRIM_HORIZON
+    max_retries: int = -1  # MaximumRetryAttempts; -1: until it succeeds, as Lambda does
+    report_batch_item_failures: bool = False
+
+
+#: Lambda polls a stream's shards four times a second.
+STREAM_POLL_INTERVAL = 0.25
+
+
+@dataclass
 class Delivery:
     """A push delivery to a function through a private queue (SNS, S3, EventBridge)."""
 
@@ -56,7 +72,7 @@ class Poller:
 
     def __init__(
         self,
-        target: SqsMapping | Delivery,
+        target: SqsMapping | StreamMapping | Delivery,
         *,
         functions: FunctionRegistry,
         loop: asyncio.AbstractEventLoop,
@@ -71,7 +87,8 @@ class Poller:
         self._client_factory = client
         self._on_invoke = on_invoke
         self._stop = threading.Event()
-        name = f"relay-{'esm' if isinstance(target, SqsMapping) else target.source}-poller"
+        kind = target.source if isinstance(target, Delivery) else "esm"
+        name = f"relay-{kind}-poller"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -86,6 +103,9 @@ class Poller:
     # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if isinstance(self.target, StreamMapping):
+            self._run_stream(self.target)
+            return
         sqs = self._client_factory()
         while not self._stop.is_set():
             try:
@@ -183,3 +203,65 @@ class Poller:
                         attempts,
                     )
             sqs.delete_message(QueueUrl=delivery.queue_url, ReceiptHandle=handle)
+
+    # -- DynamoDB streams ------------------------------------------------------------------
+
+    def _run_stream(self, mapping: StreamMapping) -> None:
+        streams = self._client_factory()
+        iterators: dict[str, str] = {}
+        while not self._stop.is_set():
+            try:
+                shards = streams.describe_stream(StreamArn=mapping.stream_arn)["StreamDescription"][
+                    "Shards"
+                ]
+                for shard in shards:
+                    if shard["ShardId"] not in iterators:
+                        iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                            StreamArn=mapping.stream_arn,
+                            ShardId=shard["ShardId"],
+                            ShardIteratorType=mapping.starting_position,
+                        )["ShardIterator"]
+                for shard_id, iterator in list(iterators.items()):
+                    answer = streams.get_records(ShardIterator=iterator, Limit=mapping.batch_size)
+                    records = answer.get("Records", [])
+                    if records and not self._deliver_stream(mapping, records):
+                        continue  # retried from the same position next round
+                    iterators[shard_id] = answer.get("NextShardIterator") or iterator
+            except Exception as exc:  # keep polling after any single bad batch
+                log.warning("emulator: stream poller for %s: %s", mapping.function, exc)
+            self._stop.wait(STREAM_POLL_INTERVAL)
+
+    def _deliver_stream(self, mapping: StreamMapping, records: list[dict[str, Any]]) -> bool:
+        event = {"Records": [stream_record(r, mapping.stream_arn, self.region) for r in records]}
+        attempts = 0
+        while not self._stop.is_set():
+            attempts += 1
+            result = self._invoke(event, f"DynamoDB stream {mapping.stream_arn}").result
+            if result is not None and not result.function_error:
+                return True
+            if 0 <= mapping.max_retries < attempts:
+                log.warning(
+                    "emulator: %s: stream batch dropped after %d attempts",
+                    mapping.function,
+                    attempts,
+                )
+                return True
+            self._stop.wait(1.0)
+        return False
+
+
+def stream_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A DynamoDB stream record (boto3, typed attribute values) as Lambda hands it over."""
+    data = dict(record.get("dynamodb", {}))
+    created = data.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        data["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record.get("eventID"),
+        "eventName": record.get("eventName"),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": data,
+        "eventSourceARN": stream_arn,
+    }

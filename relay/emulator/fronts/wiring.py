@@ -19,7 +19,7 @@ from typing import Any
 from relay.emulator import ids
 from relay.emulator.fronts.event_sources import RuleTarget, ScheduledRule
 from relay.emulator.fronts.http_api import Cors, HttpApiSpec, HttpRoute
-from relay.emulator.fronts.pollers import SqsMapping
+from relay.emulator.fronts.pollers import SqsMapping, StreamMapping
 from relay.emulator.fronts.rest_api import (
     INTEGRATION_TIMEOUT,
     Authorizer,
@@ -344,9 +344,30 @@ class Wiring:
     def _mapping(self, props: dict[str, Any], where: str) -> None:
         source = str(props.get("EventSourceArn", ""))
         function = function_name(props.get("FunctionName", ""))
+        if source.startswith("arn:aws:dynamodb:") and "/stream/" in source and function:
+            table = source.split(":table/", 1)[1].split("/", 1)[0]
+            stream = (
+                self.emu.service_client("dynamodb")
+                .describe_table(TableName=table)["Table"]
+                .get("LatestStreamArn")
+            )
+            if not stream:
+                self.warnings.append(f"{where}: table {table} has no stream")
+                return
+            self.emu.event_sources.add_stream_mapping(
+                StreamMapping(
+                    stream,
+                    function,
+                    batch_size=int(props.get("BatchSize", 100)),
+                    starting_position=str(props.get("StartingPosition", "LATEST")),
+                    max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                )
+            )
+            return
         if not source.startswith("arn:aws:sqs:") or function is None:
             self.warnings.append(
-                f"{where}: event source {source or 'unknown'} is not emulated (SQS queues are)"
+                f"{where}: event source {source or 'unknown'} is not emulated "
+                "(SQS queues and DynamoDB streams are)"
             )
             return
         queue = source.rsplit(":", 1)[1]

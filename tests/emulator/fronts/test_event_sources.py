@@ -10,7 +10,7 @@ import pytest
 
 from relay.emulator import Emulator
 from relay.emulator.fronts.event_sources import RuleTarget, ScheduledRule, UnknownRule
-from relay.emulator.fronts.pollers import SqsMapping
+from relay.emulator.fronts.pollers import SqsMapping, StreamMapping
 from relay.emulator.fronts.schedules import parse
 from tests.emulator.fronts.conftest import recorded, recorder
 from tests.emulator.fronts.shapes import differences, documented
@@ -228,3 +228,26 @@ def test_trigger_fires_a_rule_now_with_its_constant_input(
     assert recorded(emu, function, 1) == [{"job": "cleanup"}]
     with pytest.raises(UnknownRule, match="App/Stack/Nightly"):
         emu.run(sources.trigger("nope"))
+
+
+def test_dynamodb_stream_mapping_delivers_inserts(emu: Emulator, events_bucket: str) -> None:
+    function = recorder(emu, "stream-reader")
+    ddb = emu.service_client("dynamodb")
+    table = ddb.create_table(
+        TableName="streamed",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    stream = table["LatestStreamArn"]
+    emu.event_sources.add_stream_mapping(
+        StreamMapping(stream, function, starting_position="TRIM_HORIZON")
+    )
+    ddb.put_item(TableName="streamed", Item={"Id": {"N": "101"}, "Message": {"S": "New item!"}})
+    (event,) = recorded(emu, function, 1)
+    assert differences(event, documented("dynamodb_event.json")) == []
+    record = event["Records"][0]
+    assert record["eventName"] == "INSERT" and record["eventSourceARN"] == stream
+    assert record["dynamodb"]["Keys"] == {"Id": {"N": "101"}}
+    assert record["dynamodb"]["NewImage"] == {"Id": {"N": "101"}, "Message": {"S": "New item!"}}
