@@ -548,6 +548,9 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             not_relayed=list(getattr(provisioned, "not_relayed", [])),
             notes=list(provisioned.notes),
             skipped_types=dict(provisioned.skipped_types),
+            endpoint_url=emulator.endpoint_url,
+            apis=list(getattr(provisioned, "apis", [])),
+            stacks=dict(getattr(provisioned, "stacks", {})),
         )
         if runtime is None:
             # After the cloud side is up: a debugger follows the handlers' workers only.
@@ -584,6 +587,8 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             loop.add_signal_handler(REPLACED_SIGNAL, replaced)
         sessions.save(options.project, _session(options, target, None, direct=True))
         view.ready(options.stage, target.mode, target.functions, target.not_relayed)
+        for api in target.apis:
+            view.info(f"{api['type']} API {api['path']}: {api['url']}")
         if options.demo:
             ready = asyncio.Event()
             ready.set()

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,7 @@ class EventSources:
         self._pollers: list[Poller] = []
         self.rules: dict[str, ScheduledRule] = {}
         self._scheduler = Scheduler()
+        self._lock = threading.Lock()  # provisioning adds rules from its own thread
         self._offset = timedelta()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -175,15 +177,18 @@ class EventSources:
     # -- schedules -----------------------------------------------------------------------
 
     def add_schedule(self, rule: ScheduledRule) -> None:
-        self.rules[rule.name] = rule
-        self._scheduler.add(rule.name, rule.schedule, self.now())
-        self._wake.set()
+        with self._lock:
+            self.rules[rule.name] = rule
+            self._scheduler.add(rule.name, rule.schedule, self.now())
+        self.loop.call_soon_threadsafe(self._wake.set)
 
     def find_rule(self, name: str) -> ScheduledRule:
-        for rule in self.rules.values():
+        with self._lock:
+            rules = list(self.rules.values())
+        for rule in rules:
             if name in (rule.name, rule.arn, rule.path) or rule.path.rsplit("/", 1)[-1] == name:
                 return rule
-        known = ", ".join(sorted(r.path or r.name for r in self.rules.values())) or "none"
+        known = ", ".join(sorted(r.path or r.name for r in rules)) or "none"
         raise UnknownRule(f"no schedule rule {name!r} in the emulator (scheduled rules: {known})")
 
     async def trigger(self, name: str) -> ScheduledRule:
@@ -193,7 +198,8 @@ class EventSources:
         return rule
 
     async def fire_due(self) -> list[tuple[str, datetime]]:
-        fired = self._scheduler.pop_due(self.now())
+        with self._lock:
+            fired = self._scheduler.pop_due(self.now())
         for name, when in fired:
             await self._fire(self.rules[name], when)
         return fired
@@ -249,7 +255,8 @@ class EventSources:
                 await self.fire_due()
             except Exception as exc:  # keep the clock running after any single failure
                 log.warning("emulator: schedules: %s", exc)
-            due = self._scheduler.next_due()
+            with self._lock:
+                due = self._scheduler.next_due()
             wait = 1.0 if due is None else min(max((due - self.now()).total_seconds(), 0), 1.0)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
