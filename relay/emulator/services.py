@@ -65,9 +65,10 @@ def name_resource(
 ) -> bool:
     """Physical names and attributes for the kinds above; False for any other kind."""
     refs, attrs = stack.refs, stack.attrs
-    literal = {k: v for k, v in props.items() if isinstance(v, (str, bool, int))}
+    literal = {k: str(v) for k, v in props.items() if isinstance(v, str)}
+    flags = {k: v is True or v == "true" for k, v in props.items()}
     if kind == "AWS::SQS::Queue":
-        fifo = bool(literal.get("FifoQueue"))
+        fifo = flags.get("FifoQueue", False)
         name = literal.get("QueueName") or generated_name(
             stack, logical, 80, ".fifo" if fifo else ""
         )
@@ -77,7 +78,7 @@ def name_resource(
         attrs[(logical, "QueueName")] = name
         attrs[(logical, "QueueUrl")] = url
     elif kind == "AWS::SNS::Topic":
-        fifo = bool(literal.get("FifoTopic"))
+        fifo = flags.get("FifoTopic", False)
         name = literal.get("TopicName") or generated_name(
             stack, logical, 256, ".fifo" if fifo else ""
         )
@@ -188,7 +189,7 @@ class ServiceProvisioner:
                 self.subscribe({"TopicArn": arn, **subscription})
 
     def subscribe(self, props: dict[str, Any]) -> str:
-        attributes = {}
+        attributes: dict[str, str] = {}
         for key in ("FilterPolicy", "RedrivePolicy"):
             if key in props:
                 attributes[key] = json.dumps(props[key])
@@ -196,13 +197,15 @@ class ServiceProvisioner:
             if key in props:
                 value = props[key]
                 attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
-        return self.client("sns").subscribe(
-            TopicArn=props["TopicArn"],
-            Protocol=props["Protocol"],
-            Endpoint=props["Endpoint"],
-            Attributes=attributes,
-            ReturnSubscriptionArn=True,
-        )["SubscriptionArn"]
+        return str(
+            self.client("sns").subscribe(
+                TopicArn=props["TopicArn"],
+                Protocol=props["Protocol"],
+                Endpoint=props["Endpoint"],
+                Attributes=attributes,
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+        )
 
     def _secret(self, stack: Stack, logical: str, props: dict[str, Any]) -> None:
         secrets = self.client("secretsmanager")

@@ -146,7 +146,7 @@ class EventSources:
         self._start(
             Delivery(url, function, "sns", lambda body: source_events.sns_event(body, subscription))
         )
-        return subscription
+        return str(subscription)
 
     def deliver_s3(self, function: str) -> str:
         """The queue ARN to put in a bucket's notification configuration for `function`."""
@@ -155,7 +155,8 @@ class EventSources:
         def to_event(body: str) -> dict[str, Any] | None:
             if source_events.is_s3_test_event(body):
                 return None
-            return json.loads(body)
+            event: dict[str, Any] = json.loads(body)
+            return event
 
         self._start(Delivery(url, function, "s3", to_event))
         return arn

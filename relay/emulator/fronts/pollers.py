@@ -127,7 +127,8 @@ class Poller:
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        return response.get("Messages", [])
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
 
     def _invoke(self, payload: dict[str, Any], where: str) -> Any:
         if self._on_invoke is not None:
@@ -254,7 +255,7 @@ def stream_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
     """A DynamoDB stream record (boto3, typed attribute values) as Lambda hands it over."""
     data = dict(record.get("dynamodb", {}))
     created = data.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if created is not None and hasattr(created, "timestamp"):
         data["ApproximateCreationDateTime"] = int(created.timestamp())
     return {
         "eventID": record.get("eventID"),

@@ -39,7 +39,7 @@ class Schedule:
         assert self.cron is not None
         iterator = croniter(self.cron, moment.astimezone(UTC))
         for _ in range(10000):
-            candidate = iterator.get_next(datetime)
+            candidate: datetime = iterator.get_next(datetime)
             if self.years is None or candidate.year in self.years:
                 return candidate
             if self.years and candidate.year > max(self.years):

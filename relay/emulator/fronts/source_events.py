@@ -54,7 +54,7 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
     }
 
 
-def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str) -> dict:
+def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     return {"Records": [sqs_record(m, queue_arn, region) for m in messages]}
 
 
@@ -120,7 +120,7 @@ def sns_event(body: str, subscription_arn: str) -> dict[str, Any]:
 def is_s3_test_event(body: str) -> bool:
     """S3 queues `s3:TestEvent` when a notification is configured; functions never see it."""
     try:
-        return json.loads(body).get("Event") == "s3:TestEvent"
+        return bool(json.loads(body).get("Event") == "s3:TestEvent")
     except (ValueError, AttributeError):
         return False
 
@@ -144,7 +144,7 @@ def complete_s3_event(event: dict[str, Any], owner: str = "relay-local") -> dict
     return event
 
 
-def scheduled_event(rule_arn: str, region: str, account: str, when: datetime) -> dict:
+def scheduled_event(rule_arn: str, region: str, account: str, when: datetime) -> dict[str, Any]:
     """The event a schedule rule sends its targets."""
     return {
         "version": "0",

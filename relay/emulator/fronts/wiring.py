@@ -33,6 +33,8 @@ from relay.emulator.services import Stack
 
 log = logging.getLogger("relay.emulator")
 
+Resolve = Callable[[Any], Any]
+
 #: Types this module names and serves (with those the API constructs add around them).
 HANDLED = {
     "AWS::ApiGateway::RestApi",
@@ -59,7 +61,7 @@ class Wired:
 
 def construct_path(resource: dict[str, Any], fallback: str) -> str:
     path = resource.get("Metadata", {}).get("aws:cdk:path", fallback)
-    return path.removesuffix("/Resource")
+    return str(path).removesuffix("/Resource")
 
 
 def function_name(arn_or_name: Any) -> str | None:
@@ -132,7 +134,9 @@ class Wiring:
                 found.append((logical, props))
         return found
 
-    def _rest_api(self, stack: Stack, logical: str, resource: dict, resolve: Callable) -> None:
+    def _rest_api(
+        self, stack: Stack, logical: str, resource: dict[str, Any], resolve: Resolve
+    ) -> None:
         props = resolve(resource.get("Properties", {}))
         api_id, root = stack.refs[logical], stack.attrs[(logical, "RootResourceId")]
         parents: dict[str, tuple[str, str]] = {}  # resource id -> (parent id, path part)
@@ -186,7 +190,7 @@ class Wiring:
         self.wired.url_rewrites[aws_url.rstrip("/")] = api.url.rstrip("/")
         self.wired.apis.append({"path": spec.path, "type": "REST", "url": api.url})
 
-    def _rest_stage(self, stack: Stack, api: str, resolve: Callable) -> tuple[str, dict]:
+    def _rest_stage(self, stack: Stack, api: str, resolve: Resolve) -> tuple[str, dict[str, str]]:
         for _, props in self._children(stack, api, "AWS::ApiGateway::Stage"):
             props = resolve(props)
             return str(props.get("StageName", "prod")), dict(props.get("Variables") or {})
@@ -217,7 +221,7 @@ class Wiring:
             responses,
         )
 
-    def _authorizer(self, logical: str, raw: dict, resolve: Callable) -> Authorizer:
+    def _authorizer(self, logical: str, raw: dict[str, Any], resolve: Resolve) -> Authorizer:
         props = resolve(raw)
         kind = str(props.get("Type", "TOKEN"))
         function = (
@@ -241,7 +245,9 @@ class Wiring:
             props.get("IdentityValidationExpression"),
         )
 
-    def _http_api(self, stack: Stack, logical: str, resource: dict, resolve: Callable) -> None:
+    def _http_api(
+        self, stack: Stack, logical: str, resource: dict[str, Any], resolve: Resolve
+    ) -> None:
         props = resolve(resource.get("Properties", {}))
         integrations = {
             child: resolve(child_props)
@@ -304,7 +310,9 @@ class Wiring:
 
     # -- event sources -------------------------------------------------------------------
 
-    def wire_event_sources(self, stack: Stack, resolve: Callable, unresolvable: type) -> None:
+    def wire_event_sources(
+        self, stack: Stack, resolve: Resolve, unresolvable: type[Exception]
+    ) -> None:
         sources = self.emu.event_sources
         for logical, resource in stack.template.get("Resources", {}).items():
             kind = resource.get("Type")
