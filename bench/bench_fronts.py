@@ -4,9 +4,9 @@
 
 1. One request through a REST API (proxy integration, event 1.0 + response mapping) and an
    HTTP API (payload 2.0) to the same function, each over a keep-alive connection, against
-   Lambda Invoke of that function (boto3, the way an SDK calls it) and against a raw
-   keep-alive POST to the Invoke API without SigV4's client side (the floor of the
-   emulator's HTTP + runtime path). Rounds are interleaved so drift hits all alike.
+   Lambda Invoke of that function (boto3, the way an SDK calls it) and against the
+   function's URL over keep-alive (the same HTTP server and runtime path with the simplest
+   event). Rounds are interleaved so drift hits all alike.
 2. SQS message to handler start: send_message (boto3) until the handler's first line runs,
    measured by the handler from the time carried in the body, through an event source
    mapping (long poll on moto's SQS).
@@ -97,7 +97,10 @@ def main() -> None:
     code = Path(tempfile.mkdtemp(prefix="relay-bench-fronts-"))
     (code / "app.py").write_text(HANDLER)
     with Emulator(function_concurrency=2) as emu:
-        emu.create_function(FunctionConfig("front", "app.handler", code, timeout=10))
+        url = emu.create_function(
+            FunctionConfig("front", "app.handler", code, timeout=10), url=True
+        ).function_url
+        assert url is not None
         rest = emu.create_rest_api(
             RestApiSpec(
                 "bench",
@@ -115,15 +118,13 @@ def main() -> None:
             config=Config(retries={"max_attempts": 0}),
             **emu.credentials.boto3_kwargs(),
         )
-        raw_invoke = KeepAlive(emu.lambda_endpoint)
+        url_call = KeepAlive(url)
         rest_call, http_call = KeepAlive(rest.url), KeepAlive(http_api.url)
         samples = interleaved(
             args.n,
             {
                 "Lambda Invoke (boto3)": lambda: lam.invoke(FunctionName="front", Payload=b"{}"),
-                "Invoke API, raw keep-alive POST": lambda: raw_invoke(
-                    "POST", "/2015-03-31/functions/front/invocations", b"{}"
-                ),
+                "function URL GET /items/7": lambda: url_call("GET", "/items/7"),
                 "REST API GET /prod/items/7": lambda: rest_call("GET", "/items/7"),
                 "HTTP API GET /items/7": lambda: http_call("GET", "/items/7"),
             },
