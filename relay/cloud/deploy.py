@@ -228,9 +228,9 @@ def require_stage_dependent_names(
     swap shared (maybe production) stacks for stubs, and `remove --all` would delete them."""
     probe = preflight.probe_stage(stage)
     try:
-        other = synth.synthesize(
+        other = synth.synthesize(  # names only: no bundling (Docker), no validation
             project, probe, out_dir=_dir(project, stage, "cdk.out.stage-probe"), env=env,
-            validation=False,
+            validation=False, context={synth.BUNDLING_STACKS: []},
         )  # fmt: skip
         shared = preflight.shared_stack_names(live, other)
     except synth.SynthError:  # the app accepts only some stages: the names must show it
