@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import textwrap
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -90,7 +91,10 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     (code_dir / "handlers.py").write_text(textwrap.dedent(HANDLERS))
     asset = build_stub_asset(tmp_path_factory.mktemp("cache"))
     with Emulator(region=REGION, function_concurrency=16) as emu:
-        table, bucket = f"relay-{STAGE}-connections", f"relay-{STAGE}-overflow"
+        # moto keeps its state per process: a name of its own per fixture, so another
+        # module's emulator (same process, same region) never finds this table taken.
+        unique = uuid.uuid4().hex[:8]
+        table, bucket = f"relay-{STAGE}-{unique}-connections", f"relay-{STAGE}-{unique}-overflow"
         placeholder = Stage(emu, "", "", code_dir, bucket, table)
         dynamodb = placeholder.client("dynamodb")
         dynamodb.create_table(TableName=table, **connect.TABLE_LAYOUT)

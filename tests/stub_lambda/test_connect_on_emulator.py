@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ class Gateway:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     asset = build_stub_asset(tmp_path_factory.mktemp("cache"))
     with Emulator(region=REGION, function_concurrency=4) as emu:
-        table = f"relay-{STAGE}-connections"
+        # moto keeps its state per process: a table name of its own (see tests/client).
+        table = f"relay-{STAGE}-{uuid.uuid4().hex[:8]}-connections"
         boto3.client(
             "dynamodb", region_name=REGION, endpoint_url=emu.endpoints["dynamodb"],
             **emu.credentials.boto3_kwargs(),
