@@ -9,6 +9,7 @@ its URL), so environment variables hold the local names.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ HANDLED = {
     "AWS::SecretsManager::Secret",
     "AWS::SSM::Parameter",
     "AWS::DynamoDB::GlobalTable",
+    "AWS::StepFunctions::StateMachine",
 }
 #: Types that only matter in real AWS (policies); nothing to do locally.
 NOT_NEEDED = {
@@ -103,6 +105,12 @@ def name_resource(
         # Secrets Manager adds six random characters to the ARN; fixed when created.
         refs[logical] = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}"
         attrs[(logical, "Id")] = refs[logical]
+    elif kind == "AWS::StepFunctions::StateMachine":
+        name = literal.get("StateMachineName") or generated_name(stack, logical, 80)
+        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        refs[logical] = arn
+        attrs[(logical, "Arn")] = arn
+        attrs[(logical, "Name")] = name
     elif kind == "AWS::SNS::Subscription":
         pass  # the ARN is known once subscribed
     else:
@@ -150,6 +158,8 @@ class ServiceProvisioner:
             if props.get("Protocol") == "lambda":
                 continue  # wired to the function by the event sources
             stack.refs[logical] = self.subscribe(props)
+        for logical, props in of("AWS::StepFunctions::StateMachine"):
+            self._state_machine(stack.attrs[(logical, "Name")], props)
         for logical, props in of("AWS::SSM::Parameter"):
             self._parameter(stack.refs[logical], props)
             stack.attrs[(logical, "Value")] = str(props.get("Value", ""))
@@ -244,6 +254,23 @@ class ServiceProvisioner:
             arn = secrets.describe_secret(SecretId=name)["ARN"]  # a longer-lived emulator
         stack.refs[logical] = arn
         stack.attrs[(logical, "Id")] = arn
+
+    def _state_machine(self, name: str, props: dict[str, Any]) -> None:
+        """moto stores the machine (StartExecution, DescribeExecution work); it does not run
+        the states, so Lambda tasks are not invoked."""
+        definition = props.get("DefinitionString")
+        if definition is None:
+            definition = json.dumps(props.get("Definition", {}))
+        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = str(definition).replace("${" + key + "}", str(value))
+        sfn = self.client("stepfunctions")
+        with contextlib.suppress(sfn.exceptions.StateMachineAlreadyExists):  # longer-lived
+            sfn.create_state_machine(
+                name=name,
+                definition=str(definition),
+                type=props.get("StateMachineType", "STANDARD"),
+                roleArn=str(props.get("RoleArn", "arn:aws:iam::123456789012:role/relay-local")),
+            )
 
     def _parameter(self, name: str, props: dict[str, Any]) -> None:
         kind = props.get("Type", "String")
