@@ -8,7 +8,6 @@ a function error (or unparsable output) is a 502.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -17,27 +16,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from relay.emulator import http, ids
+from relay.emulator.fronts.proxy_events import MalformedResponse, add_body_v2, map_v2_response
 from relay.emulator.functions import Function, FunctionRegistry
 
 log = logging.getLogger("relay.emulator")
 
 REQUEST_LIMIT = 6 * 1024 * 1024
-_TEXT_TYPES = (
-    "text/",
-    "application/json",
-    "application/javascript",
-    "application/xml",
-    "application/x-www-form-urlencoded",
-    "application/graphql",
-)
-_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "date"}
-
-
-def _is_text(content_type: str | None) -> bool:
-    if not content_type:
-        return False
-    kind = content_type.split(";", 1)[0].strip().lower()
-    return kind.startswith(_TEXT_TYPES) or kind.endswith(("+json", "+xml"))
 
 
 def build_event(
@@ -91,19 +75,7 @@ def build_event(
         "time": ids.request_time(now),
         "timeEpoch": int(now * 1000),
     }
-    if request.body:
-        if _is_text(headers.get("content-type")):
-            try:
-                event["body"] = request.body.decode()
-                event["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(request.body).decode()
-                event["isBase64Encoded"] = True
-        else:
-            event["body"] = base64.b64encode(request.body).decode()
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+    add_body_v2(event, request.body, headers.get("content-type"))
     return event
 
 
@@ -115,33 +87,9 @@ def map_result(payload: bytes, function_error: str | None) -> http.Response:
     if function_error:
         return _BAD_GATEWAY
     try:
-        document = json.loads(payload or b"null")
-    except ValueError:
+        return map_v2_response(payload)
+    except MalformedResponse:
         return _BAD_GATEWAY
-    if not isinstance(document, dict) or "statusCode" not in document:
-        return http.Response(200, payload, [("Content-Type", "application/json")])
-    status = document.get("statusCode")
-    if not isinstance(status, int) or not 100 <= status <= 599:
-        return _BAD_GATEWAY
-    headers: list[tuple[str, str]] = []
-    for name, value in (document.get("headers") or {}).items():
-        if str(name).lower() not in _HOP_HEADERS:
-            headers.append((str(name), str(value)))
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    for cookie in document.get("cookies") or []:
-        headers.append(("Set-Cookie", str(cookie)))
-    body = document.get("body")
-    if body is None:
-        data = b""
-    elif document.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(str(body), validate=True)
-        except ValueError:
-            return _BAD_GATEWAY
-    else:
-        data = (body if isinstance(body, str) else json.dumps(body)).encode()
-    return http.Response(status, data, headers)
 
 
 class FunctionUrl:

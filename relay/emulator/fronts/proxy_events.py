@@ -240,20 +240,22 @@ def event_v2(request: http.Request, context: ApiContext, *, path: str) -> dict[s
         event["pathParameters"] = dict(context.path_parameters)
     if context.stage_variables:
         event["stageVariables"] = dict(context.stage_variables)
-    if request.body:
-        if is_text(headers.get("content-type")):
-            try:
-                event["body"] = request.body.decode()
-                event["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(request.body).decode()
-                event["isBase64Encoded"] = True
-        else:
-            event["body"] = base64.b64encode(request.body).decode()
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+    add_body_v2(event, request.body, headers.get("content-type"))
     return event
+
+
+def add_body_v2(event: dict[str, Any], body: bytes, content_type: str | None) -> None:
+    """Payload 2.0's body (HTTP APIs and function URLs): text as is, anything else base64."""
+    if not body:
+        event["isBase64Encoded"] = False
+        return
+    if is_text(content_type):
+        try:
+            event["body"], event["isBase64Encoded"] = body.decode(), False
+            return
+        except UnicodeDecodeError:
+            pass
+    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
 
 
 def _header_list(document: Mapping[str, Any]) -> list[tuple[str, str]]:
