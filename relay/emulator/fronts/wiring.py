@@ -313,7 +313,6 @@ class Wiring:
     def wire_event_sources(
         self, stack: Stack, resolve: Resolve, unresolvable: type[Exception]
     ) -> None:
-        sources = self.emu.event_sources
         for logical, resource in stack.template.get("Resources", {}).items():
             kind = resource.get("Type")
             where = construct_path(resource, f"{stack.name}/{logical}")
@@ -347,7 +346,6 @@ class Wiring:
                 self.warnings.append(f"{where}: not wired: {exc} is not emulated locally")
             except Exception as exc:  # one bad resource must not stop the stage
                 self.warnings.append(f"{where}: not wired: {exc}")
-        del sources
 
     def _mapping(self, props: dict[str, Any], where: str) -> None:
         source = str(props.get("EventSourceArn", ""))
