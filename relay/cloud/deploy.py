@@ -458,18 +458,13 @@ def _live_function(
             remote.append(local_layer(arn, layer_dirs) or fetch_layer(arn, lam))
         except LayerError as exc:
             raise DeployError(f"{record['path']}: {exc}") from None
-    config = FunctionConfig(
+    config = FunctionConfig.from_record(
+        record,
         name=name,
-        handler=record["handler"],
-        code_dir=Path(record["code_dir"]),
-        layers=(*(Path(p) for p in record["layers"]), *remote),
-        source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
-        runtime=record["runtime"],
-        environment=environment,
-        timeout=float(record["timeout"]),
-        memory_mb=int(record["memory"]),
         region=region,
         account_id=conf["FunctionArn"].split(":")[4],
+        environment=environment,
+        extra_layers=tuple(remote),
     )
     return LiveFunction(record["path"], name, url, record["handler"], record["code_dir"], config)
 

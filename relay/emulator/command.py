@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from relay.session import private_dir
 
 STATE_FILE = Path(".relay") / "emulator.json"
-_FORMAT = 1
+_FORMAT = 2  # 2: a function's config is FunctionConfig.record()
 
 
 @dataclass
@@ -68,18 +68,7 @@ def _function_record(function: Any) -> dict[str, Any]:
         "handler": function.handler,
         "code_dir": str(function.code_dir),
         # The environment is not written: the stub sends it with every invocation.
-        "config": {
-            "name": config.name,
-            "handler": config.handler,
-            "code_dir": str(config.code_dir),
-            "layers": [str(p) for p in config.layers],
-            "source_layers": [str(p) for p in config.source_layers],
-            "runtime": config.runtime,
-            "timeout": config.timeout,
-            "memory_mb": config.memory_mb,
-            "region": config.region,
-            "account_id": config.account_id,
-        },
+        "config": config.record(),
     }
 
 
@@ -152,17 +141,8 @@ def _functions(records: list[dict[str, Any]]) -> list[Any]:
     functions = []
     for record in records:
         c = record["config"]
-        config = FunctionConfig(
-            name=c["name"],
-            handler=c["handler"],
-            code_dir=Path(c["code_dir"]),
-            layers=tuple(Path(p) for p in c.get("layers", [])),
-            source_layers=tuple(Path(p) for p in c.get("source_layers", [])),
-            runtime=c.get("runtime", ""),
-            timeout=float(c["timeout"]),
-            memory_mb=int(c["memory_mb"]),
-            region=c["region"],
-            account_id=c["account_id"],
+        config = FunctionConfig.from_record(
+            c, name=c["name"], region=c["region"], account_id=c["account_id"]
         )
         functions.append(
             ProvisionedFunction(

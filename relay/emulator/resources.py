@@ -184,18 +184,13 @@ class StageResources:
             environment = self._environment(
                 stack, record["environment"], f"{record['path']} (local)"
             )
-            config = FunctionConfig(
+            config = FunctionConfig.from_record(
+                record,
                 name=info.name,
-                handler=record["handler"],
-                code_dir=Path(record["code_dir"]),
-                layers=(*(Path(p) for p in record["layers"]), *given),
-                source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
-                runtime=record["runtime"],
-                environment=environment,
-                timeout=float(record["timeout"]),
-                memory_mb=int(record["memory"]),
                 region=self.region,
                 account_id=self.account,
+                environment=environment,
+                extra_layers=tuple(given),
             )
             functions.append(
                 ProvisionedFunction(

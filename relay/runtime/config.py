@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 #: Variables of the developer's own shell that a worker may keep: a real Lambda has a PATH
 #: and a locale, but none of the developer's AWS_* or other secrets.
@@ -72,6 +73,48 @@ class FunctionConfig:
     @property
     def watched_dirs(self) -> tuple[Path, ...]:
         return (self.code_dir, *self.source_layers, *self.layers)
+
+    @classmethod
+    def from_record(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        name: str,
+        region: str,
+        account_id: str,
+        environment: Mapping[str, str] | None = None,
+        extra_layers: tuple[Path, ...] = (),
+    ) -> FunctionConfig:
+        """The one constructor from a function record: ``functions.json``'s (relay.cloud.synth)
+        or the emulator's state file's (``record()``), plus what only the cloud knows."""
+        return cls(
+            name=name,
+            handler=str(record["handler"]),
+            code_dir=Path(record["code_dir"]),
+            layers=(*(Path(p) for p in record.get("layers", [])), *extra_layers),
+            source_layers=tuple(Path(p) for p in record.get("source_layers", [])),
+            runtime=str(record.get("runtime", "")),
+            environment=environment or {},
+            timeout=float(record["timeout"]),
+            memory_mb=int(record["memory"]),
+            region=region,
+            account_id=account_id,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What ``from_record`` reads back, without the environment (it holds credentials)."""
+        return {
+            "name": self.name,
+            "handler": self.handler,
+            "code_dir": str(self.code_dir),
+            "layers": [str(p) for p in self.layers],
+            "source_layers": [str(p) for p in self.source_layers],
+            "runtime": self.runtime,
+            "timeout": self.timeout,
+            "memory": self.memory_mb,
+            "region": self.region,
+            "account_id": self.account_id,
+        }
 
     def same_as(self, other: FunctionConfig) -> bool:
         """Equality including the environment mapping (MappingProxyType compares by identity)."""
