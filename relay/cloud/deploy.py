@@ -16,13 +16,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relay import session
 from relay import stage as stages
 from relay.cloud import preflight, synth
+from relay.live_stage import LiveFunction, LiveStage
 from relay.package_dirs import RELAY_ROOT
 from relay.runtime.config import FunctionConfig
 
@@ -35,31 +35,6 @@ STRIPPED = {  # variables the live Aspect adds; the local runtime gets the funct
 
 class DeployError(Exception):
     """A deploy step failed; the message says what happened and how to fix it."""
-
-
-@dataclass
-class LiveFunction:
-    path: str
-    function_name: str
-    function_url: str | None
-    handler: str
-    code_dir: str
-    config: FunctionConfig
-
-
-@dataclass
-class LiveStage:
-    stage: str
-    websocket_url: str
-    connections_endpoint: str
-    region: str
-    bucket: str
-    table: str
-    functions: list[LiveFunction]
-    not_relayed: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # per function, said once at start
-    #: The boto3 session whose identity is the stage's client: the client must sign with it.
-    session: Any = None
 
 
 # --- the toolkit ---------------------------------------------------------------------------
@@ -466,7 +441,14 @@ def _live_function(
         environment=environment,
         extra_layers=tuple(remote),
     )
-    return LiveFunction(record["path"], name, url, record["handler"], record["code_dir"], config)
+    return LiveFunction(
+        path=record["path"],
+        function_name=name,
+        function_url=url,
+        handler=record["handler"],
+        code_dir=record["code_dir"],
+        config=config,
+    )
 
 
 def _echo(line: str) -> None:

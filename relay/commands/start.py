@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relay import session as sessions
+from relay.live_stage import LiveFunction
 from relay.ui.live_view import LiveView
 from relay.ui.logs import configure_logging
 
@@ -58,7 +59,7 @@ class LiveTarget:
     region: str
     websocket_url: str
     connections_endpoint: str
-    functions: list[Any]  # items with path, function_name, function_url, handler, code_dir, config
+    functions: list[LiveFunction]
     lambda_endpoint: str | None = None
     s3_endpoint: str | None = None  # local mode: moto's endpoint for the overflow bucket
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
@@ -322,8 +323,8 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
         functions=live.functions,
         credentials=None,  # the developer's own boto3 credential chain
         session=live.session,
-        not_relayed=list(getattr(live, "not_relayed", [])),
-        notes=list(getattr(live, "notes", [])),
+        not_relayed=list(live.not_relayed),
+        notes=list(live.notes),
     )
 
 
@@ -527,7 +528,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             except ProvisionError as exc:
                 view.error(str(exc))
                 return 2
-        for warning in getattr(provisioned, "warnings", []):
+        for warning in provisioned.warnings:
             view.warn(warning)
         state = write_state(
             options.project, options.stage, emulator, provisioned, owner_pid=os.getpid()
@@ -545,7 +546,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             lambda_endpoint=emulator.lambda_endpoint,
             s3_endpoint=emulator.endpoints["s3"],
             credentials=LOCAL_CREDENTIALS,
-            not_relayed=list(getattr(provisioned, "not_relayed", [])),
+            not_relayed=list(provisioned.not_relayed),
             notes=list(provisioned.notes),
             skipped_types=dict(provisioned.skipped_types),
             endpoint_url=emulator.endpoint_url,

@@ -18,10 +18,14 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from relay.live_stage import LiveFunction
 from relay.session import private_dir
+
+if TYPE_CHECKING:
+    from relay.emulator.resources import Provisioned
 
 STATE_FILE = Path(".relay") / "emulator.json"
 _FORMAT = 2  # 2: a function's config is FunctionConfig.record()
@@ -41,7 +45,7 @@ class EmulatorHandle:
     dynamodb_endpoint: str
     bucket: str = ""
     table: str = ""
-    functions: list[Any] = field(default_factory=list)  # provision.ProvisionedFunction
+    functions: list[LiveFunction] = field(default_factory=list)
     #: the `relay start` whose emulator this is (None: a `relay emulator` run by hand)
     owner_pid: int | None = None
     not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -73,7 +77,12 @@ def _function_record(function: Any) -> dict[str, Any]:
 
 
 def write_state(
-    project: Path, stage: str, emulator: Any, provisioned: Any, *, owner_pid: int | None = None
+    project: Path,
+    stage: str,
+    emulator: Any,
+    provisioned: Provisioned,
+    *,
+    owner_pid: int | None = None,
 ) -> Path:
     """Announce a running emulator (atomically, owner-readable only).
 
@@ -94,16 +103,16 @@ def write_state(
         "lambda_endpoint": endpoints["lambda"],
         "s3_endpoint": endpoints["s3"],
         "dynamodb_endpoint": endpoints["dynamodb"],
-        "bucket": getattr(provisioned, "bucket", ""),
-        "table": getattr(provisioned, "table", ""),
+        "bucket": provisioned.bucket,
+        "table": provisioned.table,
         "functions": [_function_record(f) for f in provisioned.functions],
-        "not_relayed": [list(pair) for pair in getattr(provisioned, "not_relayed", [])],
-        "skipped_types": dict(getattr(provisioned, "skipped_types", {})),
-        "notes": list(getattr(provisioned, "notes", [])),
-        "endpoint_url": getattr(provisioned, "endpoint_url", ""),
-        "apis": getattr(provisioned, "apis", []),
-        "rules": getattr(provisioned, "rules", []),
-        "stacks": getattr(provisioned, "stacks", {}),
+        "not_relayed": [list(pair) for pair in provisioned.not_relayed],
+        "skipped_types": dict(provisioned.skipped_types),
+        "notes": list(provisioned.notes),
+        "endpoint_url": provisioned.endpoint_url,
+        "apis": provisioned.apis,
+        "rules": provisioned.rules,
+        "stacks": provisioned.stacks,
     }
     control = getattr(emulator, "control", None)
     if control is not None:
@@ -135,7 +144,6 @@ def _alive(pid: int, url: str) -> bool:
 
 
 def _functions(records: list[dict[str, Any]]) -> list[Any]:
-    from relay.emulator.provision import ProvisionedFunction
     from relay.runtime import FunctionConfig
 
     functions = []
@@ -145,7 +153,7 @@ def _functions(records: list[dict[str, Any]]) -> list[Any]:
             c, name=c["name"], region=c["region"], account_id=c["account_id"]
         )
         functions.append(
-            ProvisionedFunction(
+            LiveFunction(
                 path=record["path"],
                 function_name=record["function_name"],
                 function_url=record["function_url"],
@@ -252,7 +260,7 @@ def emulator_command(
             except ProvisionError as exc:
                 print(f"relay: error: {exc}", file=sys.stderr)
                 return 2
-            for warning in getattr(provisioned, "warnings", []):
+            for warning in provisioned.warnings:
                 print(f"relay: warning: {warning}", file=sys.stderr)
             if observe is not None:  # the real code serves, wrapped; copies go to the client
                 from relay.observe.emulator import observe_functions

@@ -15,12 +15,11 @@ from relay.cloud import synth
 from relay.emulator.credentials import local_principal_arn
 from relay.emulator.resources import (
     Provisioned,
-    ProvisionedFunction,
     ProvisionError,
     StageResources,
 )
 
-__all__ = ["ProvisionError", "Provisioned", "ProvisionedFunction", "provision"]
+__all__ = ["ProvisionError", "Provisioned", "provision"]
 
 
 def provision(

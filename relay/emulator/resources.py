@@ -21,6 +21,7 @@ from relay.emulator import services
 from relay.emulator.cfn import Resolver, Stack, Unresolvable, collect_exports, name_resources
 from relay.emulator.cfn.names import physical_name, suffix
 from relay.emulator.fronts import wiring
+from relay.live_stage import LiveFunction, LiveStage
 from relay.runtime.config import FunctionConfig
 from relay.runtime.layers import local_layer, missing_layer_note
 
@@ -45,28 +46,11 @@ class ProvisionError(Exception):
 
 
 @dataclass
-class ProvisionedFunction:
-    path: str  # construct path
-    function_name: str
-    function_url: str | None
-    handler: str  # the original handler
-    code_dir: str  # the developer's source folder
-    config: FunctionConfig  # for the client's local runtime (original handler and code)
+class Provisioned(LiveStage):
+    """A stage created in the emulator, with what provisioning has to report about it."""
 
-
-@dataclass
-class Provisioned:
-    stage: str
-    websocket_url: str
-    connections_endpoint: str
-    bucket: str
-    table: str
-    region: str
-    functions: list[ProvisionedFunction]
-    not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped_types: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # per function, said once at start
     assembly: Path | None = None
     apis: list[dict[str, str]] = field(default_factory=list)  # path, type (REST/HTTP), url
     rules: list[dict[str, str]] = field(default_factory=list)  # path, name, schedule
@@ -157,7 +141,7 @@ class StageResources:
 
         for stack in app_stacks:
             self.wiring.wire_event_sources(stack, self._resolver(stack), Unresolvable)
-        functions: list[ProvisionedFunction] = []
+        functions: list[LiveFunction] = []
         not_relayed: list[tuple[str, str]] = []
         by_id = {s.artifact_id: s for s in app_stacks}
         notes: list[str] = []
@@ -193,7 +177,7 @@ class StageResources:
                 extra_layers=tuple(given),
             )
             functions.append(
-                ProvisionedFunction(
+                LiveFunction(
                     path=record["path"],
                     function_name=info.name,
                     function_url=getattr(info, "function_url", None),

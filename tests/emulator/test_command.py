@@ -8,7 +8,8 @@ from pathlib import Path
 
 from relay.emulator import Emulator
 from relay.emulator.command import attach, state_path, write_state
-from relay.emulator.provision import Provisioned, ProvisionedFunction
+from relay.emulator.provision import Provisioned
+from relay.live_stage import LiveFunction
 
 from .conftest import config
 
@@ -29,7 +30,7 @@ def _provisioned(emu: Emulator) -> Provisioned:
         table="connections-table",
         region=emu.region,
         functions=[
-            ProvisionedFunction(
+            LiveFunction(
                 path="Demo/Hello",
                 function_name=info.name,
                 function_url=info.function_url,
