@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from relay.live_stage import LiveFunction
+from relay.live_stage import LiveFunction, LiveStage
 from relay.session import private_dir
 
 if TYPE_CHECKING:
@@ -31,24 +31,16 @@ STATE_FILE = Path(".relay") / "emulator.json"
 _FORMAT = 2  # 2: a function's config is FunctionConfig.record()
 
 
-@dataclass
-class EmulatorHandle:
-    """A running `relay emulator`, as read from its state file."""
+@dataclass(kw_only=True)
+class EmulatorHandle(LiveStage):
+    """A running `relay emulator`'s live stage, as read from its state file."""
 
-    stage: str
     pid: int
-    region: str
-    websocket_url: str
-    connections_endpoint: str
     lambda_endpoint: str
     s3_endpoint: str
     dynamodb_endpoint: str
-    bucket: str = ""
-    table: str = ""
-    functions: list[LiveFunction] = field(default_factory=list)
     #: the `relay start` whose emulator this is (None: a `relay emulator` run by hand)
     owner_pid: int | None = None
-    not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped_types: dict[str, int] = field(default_factory=dict)  # not emulated: count
     notes: list[str] = field(default_factory=list)  # said once at start
     endpoint_url: str = ""  # every emulated service but Lambda (moto)
@@ -188,6 +180,7 @@ def attach(project: Path, stage: str | None = None) -> EmulatorHandle | None:
             dynamodb_endpoint=document["dynamodb_endpoint"],
             bucket=document.get("bucket", ""),
             table=document.get("table", ""),
+            functions=[],
             owner_pid=int(document["owner_pid"]) if document.get("owner_pid") else None,
             endpoint_url=document.get("endpoint_url", ""),
             apis=list(document.get("apis", [])),
