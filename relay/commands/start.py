@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relay import session as sessions
-from relay.live_stage import LiveFunction
+from relay.live_stage import LiveStage
 from relay.ui.live_view import LiveView
 from relay.ui.logs import configure_logging
 
@@ -51,15 +51,11 @@ class StartOptions:
     observe: float | None = None  # observe mode: the share of invocations copied here
 
 
-@dataclass
-class LiveTarget:
-    """What the client needs of a live stage, whichever cloud it lives in."""
+@dataclass(kw_only=True)
+class LiveTarget(LiveStage):
+    """A live stage, whichever cloud it lives in, with what the client needs to serve it."""
 
     mode: str
-    region: str
-    websocket_url: str
-    connections_endpoint: str
-    functions: list[LiveFunction]
     lambda_endpoint: str | None = None
     s3_endpoint: str | None = None  # local mode: moto's endpoint for the overflow bucket
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
@@ -67,7 +63,6 @@ class LiveTarget:
     #: new session of an assume-role profile would get another role session name).
     session: Any = None
     cleanup: list[Any] = field(default_factory=list)
-    not_relayed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # per function, said once
     skipped_types: dict[str, int] = field(default_factory=dict)  # local: not emulated
     endpoint_url: str | None = None  # local: every other emulated service
@@ -285,9 +280,12 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
 
     return LiveTarget(
         mode="local",
+        stage=handle.stage,
         region=handle.region,
         websocket_url=handle.websocket_url,
         connections_endpoint=handle.connections_endpoint,
+        bucket=handle.bucket,
+        table=handle.table,
         functions=handle.functions,
         lambda_endpoint=handle.lambda_endpoint,
         s3_endpoint=handle.s3_endpoint,
@@ -317,9 +315,12 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
         raise _StartError(str(exc)) from None
     return LiveTarget(
         mode="aws",
+        stage=live.stage,
         region=live.region,
         websocket_url=live.websocket_url,
         connections_endpoint=live.connections_endpoint,
+        bucket=live.bucket,
+        table=live.table,
         functions=live.functions,
         credentials=None,  # the developer's own boto3 credential chain
         session=live.session,
@@ -539,9 +540,12 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         )
         target = LiveTarget(
             mode="local",
+            stage=provisioned.stage,
             region=emulator.region,
             websocket_url=provisioned.websocket_url,
             connections_endpoint=provisioned.connections_endpoint,
+            bucket=provisioned.bucket,
+            table=provisioned.table,
             functions=provisioned.functions,
             lambda_endpoint=emulator.lambda_endpoint,
             s3_endpoint=emulator.endpoints["s3"],
