@@ -35,6 +35,7 @@ class LiveStage:
     functions: list[LiveFunction]
     not_relayed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     notes: list[str] = field(default_factory=list)  # per function, said once at start
-    #: The boto3 session whose identity is the stage's client: the client must sign with it
-    #: (None: the default credential chain, or the emulator's well-known pair).
+    #: AWS: the boto3 session whose identity go-live recorded as the stage's only client (a
+    #: new session of an assume-role profile would get another role session name); None
+    #: locally (the emulator's well-known pair)
     session: Any = None

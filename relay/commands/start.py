@@ -59,11 +59,7 @@ class LiveTarget(LiveStage):
     lambda_endpoint: str | None = None
     s3_endpoint: str | None = None  # local mode: moto's endpoint for the overflow bucket
     credentials: Any = None  # developer credentials (local: the emulator's well-known pair)
-    #: AWS: the boto3 session whose identity go-live recorded as the stage's only client (a
-    #: new session of an assume-role profile would get another role session name).
-    session: Any = None
     cleanup: list[Any] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # per function, said once
     skipped_types: dict[str, int] = field(default_factory=dict)  # local: not emulated
     endpoint_url: str | None = None  # local: every other emulated service
     apis: list[dict[str, str]] = field(default_factory=list)

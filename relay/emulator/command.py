@@ -42,7 +42,6 @@ class EmulatorHandle(LiveStage):
     #: the `relay start` whose emulator this is (None: a `relay emulator` run by hand)
     owner_pid: int | None = None
     skipped_types: dict[str, int] = field(default_factory=dict)  # not emulated: count
-    notes: list[str] = field(default_factory=list)  # said once at start
     endpoint_url: str = ""  # every emulated service but Lambda (moto)
     apis: list[dict[str, str]] = field(default_factory=list)  # path, type, url
     rules: list[dict[str, str]] = field(default_factory=list)  # path, name, schedule
