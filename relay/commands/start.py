@@ -550,8 +550,8 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             notes=list(provisioned.notes),
             skipped_types=dict(provisioned.skipped_types),
             endpoint_url=emulator.endpoint_url,
-            apis=list(getattr(provisioned, "apis", [])),
-            stacks=dict(getattr(provisioned, "stacks", {})),
+            apis=list(provisioned.apis),
+            stacks=dict(provisioned.stacks),
         )
         if runtime is None:
             # After the cloud side is up: a debugger follows the handlers' workers only.

@@ -268,9 +268,9 @@ def emulator_command(
                     f"services {emulator.endpoint_url} (Ctrl-C to stop)",
                     flush=True,
                 )
-                for api in getattr(provisioned, "apis", []):
+                for api in provisioned.apis:
                     print(f"  {api['type']} API {api['path']}: {api['url']}", flush=True)
-                for rule in getattr(provisioned, "rules", []):
+                for rule in provisioned.rules:
                     if rule.get("schedule"):
                         print(
                             f"  schedule {rule['path']}: {rule['schedule']} "
