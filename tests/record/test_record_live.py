@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,57 @@ def test_as_test_of_an_error_passes_once_fixed(shop: dict[str, Any], tmp_path: P
     handler.write_text(handler.read_text().replace("if amount <= 0:", "if amount < 0:"))
     fixed = pytest_file(test_file)
     assert fixed.returncode == 0, fixed.stdout
+
+
+def test_replay_watch_runs_again_on_every_save(shop: dict[str, Any], tmp_path: Path) -> None:
+    import queue
+    import threading
+
+    from relay.record.store import EventStore
+
+    _, record = charge(shop, 11)
+    copy = _copy_project(shop["_app"], tmp_path)
+    record["function"]["code_dir"] = str(copy / "functions" / "shop")
+    EventStore(events_folder(copy)).add(record)
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "relay",
+            "replay",
+            record["id"],
+            "--watch",
+            "--stage",
+            STAGE,
+            "--app",
+            str(copy),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=copy,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in watcher.stdout], daemon=True).start()
+    said: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [said.put(x) for x in watcher.stderr], daemon=True).start()
+
+    def wait_said(text: str) -> None:
+        deadline = time.monotonic() + 60
+        while (
+            line := said.get(timeout=max(0.0, deadline - time.monotonic()))
+        ) and text not in line:
+            pass
+
+    try:
+        first = json.loads(lines.get(timeout=60))  # a deadline, not a pace
+        assert first == {"charged": 11, "currency": "EUR", "memory": 256}
+        wait_said(f"replay of {record['id']} answers as recorded")
+        handler = copy / "functions" / "shop" / "charge.py"
+        handler.write_text(handler.read_text().replace('"currency": "EUR"', '"currency": "GBP"'))
+        after_save = json.loads(lines.get(timeout=60))
+        assert after_save == {"charged": 11, "currency": "GBP", "memory": 256}
+        wait_said('currency: "EUR" != "GBP"')
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
