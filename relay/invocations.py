@@ -85,10 +85,6 @@ class InvocationFeed:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        if subscriber in self._subscribers:
-            self._subscribers.remove(subscriber)
-
     def publish(self, event: InvocationEvent) -> None:
         for subscriber in list(self._subscribers):
             try:

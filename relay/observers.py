@@ -7,7 +7,7 @@ the local runtime (the relay client, or the emulator's direct mode).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ class Observers:
     feed: InvocationFeed
     recorder: Recorder | None = None
     console: Any = None
-    closers: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
         if self.console is not None:

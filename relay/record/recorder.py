@@ -48,9 +48,5 @@ class Recorder:
                 self._warned = True
                 log.warning("relay: could not record invocations in %s: %s", self.store.folder, exc)
 
-    def flush(self) -> None:
-        """Wait until every submitted recording is on disk (tests, shutdown)."""
-        self._writer.submit(lambda: None).result()
-
     def close(self) -> None:
         self._writer.shutdown(wait=True)

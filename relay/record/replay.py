@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from relay.invocations import InvocationContext, InvocationEvent, Subscriber
 from relay.record.differences import differences
 from relay.record.recording import decode_payload, event_bytes
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
@@ -74,47 +73,10 @@ def compare(record: dict[str, Any], result: InvocationResult) -> list[str]:
     return differences(record.get("result"), replayed)
 
 
-def replayed_event(record: dict[str, Any], result: InvocationResult) -> InvocationEvent:
-    """The replay as an invocation for the feed (the console shows it beside live ones)."""
-    function = record.get("function") or {}
-    context = record.get("context") or {}
-    error = None
-    if result.function_error:
-        doc, _ = decode_payload(result.payload)
-        error = doc if isinstance(doc, dict) else {}
-    fields = InvocationContext.__dataclass_fields__
-    return InvocationEvent(
-        function=function.get("name", ""),
-        request_id=result.request_id,
-        invocation_id=f"replay-{record.get('id')}-{result.request_id}",
-        status="error" if error is not None else "ok",
-        duration_ms=result.duration_ms,
-        error_type=(error or {}).get("errorType"),
-        error_message=(error or {}).get("errorMessage"),
-        logs=result.logs,
-        context=InvocationContext(
-            **{k: v for k, v in context.items() if k in fields},
-            trigger=record.get("trigger"),
-            handler=function.get("handler", ""),
-            code_dir=function.get("code_dir", ""),
-            layers=tuple(function.get("layers") or ()),
-        ),
-        payload=event_bytes(record),
-        result=result.payload,
-        cold=result.init_duration_ms is not None,
-        source="replay",
-    )
-
-
-async def replay_once(
-    runtime: LocalRuntime, record: dict[str, Any], on_event: Subscriber | None = None
-) -> InvocationResult:
+async def replay_once(runtime: LocalRuntime, record: dict[str, Any]) -> InvocationResult:
     config = replay_config(record)
     runtime.configure(config)
-    result = await runtime.invoke(config.name, event_bytes(record))
-    if on_event is not None:
-        on_event(replayed_event(record, result))
-    return result
+    return await runtime.invoke(config.name, event_bytes(record))
 
 
 def _report(record: dict[str, Any], result: InvocationResult) -> None:

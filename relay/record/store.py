@@ -19,7 +19,6 @@ from typing import Any
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: One recording larger than this keeps its event and result out (and says so).
 MAX_RECORD_BYTES = 2 * 1024 * 1024
-FORMAT = 1
 
 
 class RecordNotFound(LookupError):

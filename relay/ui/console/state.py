@@ -27,7 +27,6 @@ class FunctionStanding:
     invocations: int = 0
     errors: int = 0
     last_error: str | None = None
-    last_error_at: float | None = None
 
 
 class ConsoleState:
@@ -53,7 +52,6 @@ class ConsoleState:
             if event.status != "ok":
                 standing.errors += 1
                 standing.last_error = f"{event.error_type or 'Error'}: {event.error_message or ''}"
-                standing.last_error_at = event.at
         self.invocations[key] = event
         self.invocations.move_to_end(key)
         while len(self.invocations) > KEEP:
