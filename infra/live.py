@@ -33,6 +33,8 @@ __all__ = ["CONFIG_ENV", "LiveConfig", "LiveTargets"]  # defined CDK-free in liv
 #: Written into the cloud assembly after synthesis; relay/cloud/synth.py completes it.
 RECORD_FILE = "relay-live.json"
 STUB_HANDLER = "stub.handler"
+#: observe mode's wrapper (relay.observe.HANDLER; the Aspect runs without relay imported)
+OBSERVE_HANDLER = "relay_observe.handler"
 #: Lambda's maximum; only non-HTTP triggers benefit (API Gateway gives up at 29-30 s).
 INCREASED_TIMEOUT = 900
 
@@ -313,6 +315,7 @@ class LiveAspect:
         #: "<stack path>/<logical id>" -> {"dir": source folder, "python_root": bool}
         self.layers: dict[str, dict[str, Any]] = {}
         self._stub_assets: dict[str, s3_assets.Asset] = {}
+        self._observe_layers: dict[str, lambda_.LayerVersion] = {}
         self._seen: set[str] = set()
         self._indexes: dict[str, live_fit.StackIndex] = {}
         self._relayed: set[str] = set()
@@ -342,7 +345,7 @@ class LiveAspect:
             self._seen.add(node.node.path)
             record = self._swap(node)
             self.functions.append(record)
-            if record.relayed:
+            if record.relayed and self.config.observe is None:  # observed: real retries stay
                 self._relayed.add(node.node.path)
                 for version in self._pending_versions.pop(node.node.path, []):
                     live_fit.no_async_retries(version)
@@ -411,6 +414,9 @@ class LiveAspect:
             self._note_bundling(fn, cfn, stack, record.reason)
             return record
         record.warnings.extend(w for w in (warning, live_fit.route_out_warning(index, fn)) if w)
+        if self.config.observe is not None:
+            self._observe(fn, cfn, stack, record, added)
+            return record
 
         asset = self._stub_asset(stack)
         cfn.code = lambda_.CfnFunction.CodeProperty(
@@ -426,6 +432,35 @@ class LiveAspect:
         self._fit_timeout(cfn, record, index)
         record.relayed = True
         return record
+
+    def _observe(
+        self,
+        fn: lambda_.Function,
+        cfn: lambda_.CfnFunction,
+        stack: cdk.Stack,
+        record: FunctionRecord,
+        added: dict[str, str],
+    ) -> None:
+        """Observe mode: the real code keeps serving, wrapped by ``relay_observe`` (a layer);
+        its timeout and retries stay the function's own."""
+        assert self.config.observe_layer_dir, "observe mode needs the observe layer"
+        key = stack.node.path
+        layer = self._observe_layers.get(key)
+        if layer is None:
+            layer = self._observe_layers[key] = lambda_.LayerVersion(
+                stack,
+                "RelayObserveLayer",
+                code=lambda_.Code.from_asset(self.config.observe_layer_dir),
+            )
+        fn.add_layers(layer)
+        cfn.handler = OBSERVE_HANDLER
+        added = {**added, "RELAY_OBSERVE_SAMPLE": repr(self.config.observe)}
+        for name, value in added.items():
+            fn.add_environment(name, value)
+        record.added_environment = sorted(added)
+        _acknowledge_wildcards(fn, self.config.targets)
+        self._note_bundling(fn, cfn, stack, "observed: deployed with its own code")
+        record.relayed = True
 
     def _note_bundling(
         self, fn: lambda_.Function, cfn: lambda_.CfnFunction, stack: cdk.Stack, reason: str

@@ -49,6 +49,10 @@ class LiveConfig:
     stub_dir: str
     targets: LiveTargets
     increase_timeout: bool = False
+    #: observe mode: the share of invocations copied to the client; the real code stays,
+    #: wrapped by the layer in ``observe_layer_dir`` (relay.observe.layer)
+    observe: float | None = None
+    observe_layer_dir: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -61,6 +65,8 @@ class LiveConfig:
             stub_dir=data["stub_dir"],
             targets=LiveTargets(**data["targets"]),
             increase_timeout=bool(data.get("increase_timeout", False)),
+            observe=data.get("observe"),
+            observe_layer_dir=data.get("observe_layer_dir"),
         )
 
     @classmethod

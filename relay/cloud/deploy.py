@@ -238,6 +238,15 @@ def _dir(project: Path, stage: str, name: str) -> Path:
     return session.stage_dir(project, stage) / name
 
 
+def _observe_settings(observe: float | None) -> dict[str, Any]:
+    """Observe mode's part of the live config: the share copied and the wrapper's layer."""
+    if observe is None:
+        return {}
+    from relay.observe.layer import build_observe_layer
+
+    return {"observe": observe, "observe_layer_dir": str(build_observe_layer())}
+
+
 def _stub_dir() -> Path:
     from relay.cloud.stub_asset import build_stub_asset
 
@@ -309,6 +318,7 @@ def go_live(
     increase_timeout: bool = False,
     layer_dirs: dict[str, Path] | None = None,
     progress: Progress | None = None,
+    observe: float | None = None,
 ) -> LiveStage:
     """Debug stack once, then the app in live mode (hotswap where it applies).
 
@@ -344,7 +354,7 @@ def _go_live(
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(
         stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
-        increase_timeout=increase_timeout,
+        increase_timeout=increase_timeout, **_observe_settings(observe),
     )  # fmt: skip
     say("synthesizing the app in live mode")
     try:
@@ -600,7 +610,7 @@ def infra_filter(code_dirs: list[Path]) -> Callable[[Any, str], bool]:
 
 
 def diff_live(
-    stage: str, project: Path, *, increase_timeout: bool = False
+    stage: str, project: Path, *, increase_timeout: bool = False, observe: float | None = None
 ) -> tuple[str, synth.Assembly]:
     """Synthesize the changed app in live mode and the toolkit's template diff against AWS."""
     from relay.cdk.debug_stack import debug_stack_name
@@ -613,7 +623,7 @@ def diff_live(
         raise DeployError(f"stage {stage} is not live: run `relay start --stage {stage}`")
     env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
     live = LiveConfig(stage=stage, stub_dir=str(_stub_dir()), targets=_targets(stage, outputs),
-                      increase_timeout=increase_timeout)  # fmt: skip
+                      increase_timeout=increase_timeout, **_observe_settings(observe))  # fmt: skip
     assembly = _synthesize_live(project, stage, live, env, lambda _line: None)
     synth.write_functions(project, stage, assembly)
     text = run_cdk(["diff", "--app", str(assembly.directory), "--all"], project, env=env)

@@ -14,7 +14,13 @@ from typing import Any
 
 
 async def watch_infrastructure(
-    stage: str, project: Path, code_dirs: list[Path], view: Any, *, increase_timeout: bool
+    stage: str,
+    project: Path,
+    code_dirs: list[Path],
+    view: Any,
+    *,
+    increase_timeout: bool,
+    observe: float | None = None,
 ) -> None:
     from watchfiles import awatch
 
@@ -28,7 +34,7 @@ async def watch_infrastructure(
         view.info(f"infrastructure changed ({', '.join(names)}): synthesizing …")
         try:
             diff, assembly = await asyncio.to_thread(
-                diff_live, stage, project, increase_timeout=increase_timeout
+                diff_live, stage, project, increase_timeout=increase_timeout, observe=observe
             )
         except DeployError as exc:
             view.error(f"{exc} (fix it and save again)")

@@ -98,12 +98,6 @@ async def _serve(options: StartOptions, view: LiveView) -> int:
         except _StartError as exc:
             view.error(str(exc))
             return 2
-    if options.observe is not None and not options.local:
-        view.error(
-            "--observe runs on the embedded emulator only so far (relay start --local "
-            "--observe); on AWS the live Aspect does not yet deploy the observe wrapper"
-        )
-        return 2
     if options.local and not options.via_stub and options.observe is None:
         if _attach_running_emulator(options) is None:
             return await _serve_direct(options, view)
@@ -306,6 +300,7 @@ async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
             increase_timeout=options.increase_timeout,
             layer_dirs=options.layer_dirs,
             progress=view.info,
+            observe=options.observe,
         )
     except DeployError as exc:
         raise _StartError(str(exc)) from None
@@ -439,6 +434,7 @@ async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget,
                     code_dirs,
                     view,
                     increase_timeout=options.increase_timeout,
+                    observe=options.observe,
                 )
             )
         )
@@ -606,7 +602,13 @@ def _say_what_is_left(
 ) -> None:
     """On a clean stop: what still runs of the stage, and how to leave it or remove it."""
     stage = options.stage
-    if target.mode == "aws":
+    if target.mode == "aws" and options.observe is not None:
+        view.info(
+            f"stopped. Stage '{stage}' keeps serving its real code in AWS, wrapped by relay's "
+            f"observe layer (copies go nowhere while no `relay start` listens); `relay deploy "
+            f"--stage {stage}` removes the wrapper."
+        )
+    elif target.mode == "aws":
         view.info(
             f"stopped. Stage '{stage}' stays live in AWS: its functions still point at the "
             f"stub and answer with an error until `relay start --stage {stage}` serves them "
