@@ -335,8 +335,9 @@ def go_live(
     account, region, principal = aws_caller(developer)
     with aws_errors("going live"):
         live = _go_live(
-            stage, project, account, region, principal, increase_timeout, layer_dirs, say
-        )
+            stage, project, account, region, principal, increase_timeout, layer_dirs, say,
+            observe,
+        )  # fmt: skip
     live.session = developer
     return live
 
@@ -344,6 +345,7 @@ def go_live(
 def _go_live(
     stage: str, project: Path, account: str, region: str, principal: str,
     increase_timeout: bool, layer_dirs: dict[str, Path] | None, say: Progress,
+    observe: float | None = None,
 ) -> LiveStage:  # fmt: skip
     from relay.cdk import debug_stack as ds
     from relay.cdk.live import LiveConfig
