@@ -5,6 +5,10 @@ reused while warm. Warm path per invocation: one PostToConnection to the stage's
 then the answer arrives on this socket (the client posts it to our connection). No DynamoDB,
 no extra Lambda. The cold path (``hello`` on ``$default``) learns our own connection id and the
 client's. Lambda's environment and ``RELAY_*`` variables (see docs/architecture.md) configure it.
+
+The link's decisions (when to connect, hello, post, re-post, give up) are the sans-I/O
+``stub_session``'s; this module is its synchronous driver. It must import and run on every
+Python runtime Lambda supports (3.9+), with stdlib, botocore and the bundled websockets only.
 """
 
 from __future__ import annotations
@@ -12,34 +16,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
-try:  # in the stub asset, messages.py and signing.py are sibling modules
+try:  # in the stub asset, these are sibling modules
     import messages
     import signing
+    import stub_session
 except ModuleNotFoundError:  # in relay's own source tree
     from relay.client import signing  # type: ignore[no-redef]
-    from relay.link import messages  # type: ignore[no-redef]
+    from relay.link import messages, stub_session  # type: ignore[no-redef]
 
-#: Neither ack nor result within this long means no relay client is listening.
-NO_CLIENT_AFTER = 3.0
-#: The client re-acks a running invocation every 2 s; this much silence means it is gone.
-ACK_SILENCE = 6.0
-#: Keep API Gateway's 10-minute idle timeout away while a long invocation runs.
-PING_EVERY = 300.0
-#: Reconnect proactively after this long without traffic (the gateway may have dropped us).
-IDLE_RECONNECT = 9 * 60.0
-#: API Gateway closes a connection after 2 h; never start a wait that would cross it.
-MAX_CONNECTION_AGE = 2 * 3600.0 - 5 * 60.0
-#: Leave this much of the function's time to return a clear timeout error ourselves.
-DEADLINE_MARGIN_MS = 150
-HELLO_RETRY = 0.25
-#: The cold path (the SigV4 handshake, whose $connect runs the connect handler, a Lambda that
-#: may be cold, then hello/welcome through it again) may take this long, within the
-#: function's own time; the 3 s "no client" window starts only once the invoke is posted.
-COLD_PATH_LIMIT = 20.0
 MAX_MESSAGE = 8 * 1024 * 1024
 
 #: Lambda's reserved variables and relay's own: not part of the function's environment.
@@ -94,21 +84,145 @@ class RelayTimeout(RelayError):
 
 
 class _Link:
-    """This execution environment's WebSocket and what it has learned (cached while warm)."""
+    """This execution environment's WebSocket and ``@connections`` poster: the I/O of the
+    stub session, kept while warm."""
 
     def __init__(self) -> None:
         self.ws: Any = None
-        self.opened_at = 0.0
-        self.last_traffic = 0.0
-        self.connection_id: str | None = None
-        self.client_id: str | None = None
+        self.session: stub_session.StubSession | None = None
         self._clients: dict[str, Any] = {}
-
-    # -- configuration ----------------------------------------------------------------------
 
     @property
     def stage(self) -> str:
         return _env("RELAY_STAGE")
+
+    def forward(self, invoke: messages.Invoke, deadline: float) -> messages.Result | messages.Error:
+        """Carry out the session's actions until it finishes or fails (raised)."""
+        if self.session is None:
+            self.session = stub_session.StubSession(self.stage)
+        session = self.session
+        now = time.monotonic()
+        if self.ws is not None and not _is_open(self.ws):
+            self._drop()
+            session.closed(now)
+        pending = list(session.start(invoke, now, deadline))
+        while True:
+            while pending:
+                action = pending.pop(0)
+                if isinstance(action, stub_session.Finish):
+                    return action.answer
+                if isinstance(action, stub_session.Fail):
+                    raise _FAILURES[action.kind](action.text)
+                pending += self._do(action)
+            pending = self._wait()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _do(self, action: stub_session.Action) -> list[stub_session.Action]:
+        session = self.session
+        assert session is not None
+        if isinstance(action, stub_session.Connect):
+            return self._connect(action.until)
+        if isinstance(action, stub_session.Close):
+            self._drop()
+        elif isinstance(action, stub_session.Send):
+            parts = messages.frames(messages.encode(action.message))
+            try:
+                self.ws.send(parts[0] if len(parts) == 1 else parts)
+            except _closed_errors():
+                self._drop()
+                return session.closed(time.monotonic())
+        elif isinstance(action, stub_session.Post):
+            return self._post(action)
+        elif isinstance(action, stub_session.Echo):
+            print(action.text)
+        return []
+
+    def _connect(self, until: float) -> list[stub_session.Action]:
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
+        session = self.session
+        assert session is not None
+        self._drop()
+        url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
+        try:
+            headers = signing.handshake_headers(url, _role_credentials(), _api_region())
+            self.ws = connect(
+                url,
+                additional_headers=headers,
+                max_size=MAX_MESSAGE,
+                compression=None,
+                ping_interval=None,  # a frozen environment cannot answer; the session pings
+                open_timeout=max(0.01, until - time.monotonic()),
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            return session.connect_failed(
+                time.monotonic(), f"{type(exc).__name__}: {exc}", refused=status < 500
+            )
+        except Exception as exc:
+            return session.connect_failed(time.monotonic(), f"{type(exc).__name__}: {exc}")
+        return session.connect_succeeded(time.monotonic())
+
+    def _post(self, action: stub_session.Post) -> list[stub_session.Action]:
+        """One PostToConnection (the warm path's only AWS call), S3 first when oversized."""
+        session = self.session
+        assert session is not None
+        try:
+            out = messages.plan_outbound(
+                action.invoke,
+                bucket=os.environ.get("RELAY_BUCKET"),
+                key=messages.overflow_key(self.stage, action.invoke.id, "invoke"),
+            )
+            if out.upload_key:
+                self._boto("s3").put_object(
+                    Bucket=os.environ["RELAY_BUCKET"], Key=out.upload_key, Body=out.upload_body
+                )
+        except Exception as exc:  # too large without a bucket, or S3 refused
+            return session.post_failed(time.monotonic(), str(exc), retryable=False)
+        try:
+            self._connections_api().post(action.to, out.data)
+        except signing.ConnectionGone:
+            return session.post_gone(time.monotonic())
+        except signing.ConnectionsApiError as exc:
+            retryable = exc.status is None or exc.status == 429 or exc.status >= 500
+            return session.post_failed(time.monotonic(), str(exc), retryable)
+        return session.posted(time.monotonic())
+
+    def _wait(self) -> list[stub_session.Action]:
+        """The next message, the socket closing, or the session's timer."""
+        session = self.session
+        assert session is not None
+        wake = session.wake
+        assert wake is not None, "the stub session waits on nothing"
+        if self.ws is None:  # (a pause without a socket: a post retry after a close)
+            time.sleep(max(0.0, wake - time.monotonic()))
+            return session.timer(time.monotonic())
+        try:
+            raw = self.ws.recv(timeout=max(0.0, wake - time.monotonic()))
+        except TimeoutError:
+            return session.timer(time.monotonic())
+        except _closed_errors():
+            self._drop()
+            return session.closed(time.monotonic())
+        try:
+            message = messages.decode(raw)
+            if isinstance(message, messages.Overflow):
+                body = self._boto("s3").get_object(Bucket=message.bucket, Key=message.key)
+                message = messages.from_overflow(messages.decode(body["Body"].read()), message)
+        except messages.ProtocolError as exc:
+            print(f"relay: ignored an invalid message: {exc}")
+            return []
+        return session.received(message, time.monotonic())
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def _drop(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                self.ws.close()
+        self.ws = None
 
     def _boto(self, service: str) -> Any:
         """boto3 only for the overflow bucket (rare): importing it costs cold-start time."""
@@ -124,244 +238,18 @@ class _Link:
         api = self._clients.get("@connections")
         if api is None:
             api = signing.ConnectionsApi(
-                _env("RELAY_CONNECTIONS_ENDPOINT"), _role_credentials(), _region()
+                _env("RELAY_CONNECTIONS_ENDPOINT"), _role_credentials, _api_region()
             )
             self._clients["@connections"] = api
         return api
 
-    # -- the connection ---------------------------------------------------------------------
 
-    def ensure(self, budget_s: float, until: float) -> None:
-        """An open socket that will stay open for ``budget_s`` more seconds, opened by
-        ``until`` (monotonic) at the latest."""
-        now = time.monotonic()
-        if self.ws is not None and (
-            now - self.opened_at + budget_s > MAX_CONNECTION_AGE
-            or now - self.last_traffic > IDLE_RECONNECT
-            or not _is_open(self.ws)
-        ):
-            self.close()
-        if self.ws is None:
-            self.open(until)
-
-    def open(self, until: float) -> None:
-        """Connect by ``until``; a handshake that fails (not refused) is tried once more."""
-        from websockets.exceptions import InvalidStatus
-        from websockets.sync.client import connect
-
-        url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
-        started = time.monotonic()
-        failure: Exception | None = None
-        for _attempt in (1, 2):
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                break
-            headers = signing.handshake_headers(url, _role_credentials(), _region())
-            try:
-                self.ws = connect(
-                    url,
-                    additional_headers=headers,
-                    max_size=MAX_MESSAGE,
-                    compression=None,
-                    ping_interval=None,  # a frozen environment cannot answer; we ping ourselves
-                    open_timeout=remaining,
-                )
-                break
-            except InvalidStatus as exc:
-                failure = exc
-                if exc.response.status_code < 500:
-                    break  # refused (403: signature or stage): a retry cannot help
-            except Exception as exc:
-                failure = exc
-        if self.ws is None:
-            reason = f"{type(failure).__name__}: {failure}" if failure else "no time left"
-            raise RelayError(
-                f"relay: could not connect to the stage's WebSocket API within "
-                f"{time.monotonic() - started:.1f} s ({reason}); is the debug stack of stage "
-                f"{self.stage!r} deployed? Run `relay start --stage {self.stage}`."
-            )
-        self.opened_at = self.last_traffic = time.monotonic()
-        self.connection_id = None
-
-    def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                self.ws.close()
-        self.ws = None
-        self.connection_id = None
-
-    def send(self, message: messages.Message) -> None:
-        parts = messages.frames(messages.encode(message))
-        self.ws.send(parts[0] if len(parts) == 1 else parts)
-        self.last_traffic = time.monotonic()
-
-    def receive(self, timeout: float) -> messages.Message | None:
-        """The next valid message, or None on timeout; garbage is logged and skipped."""
-        raw = self.ws.recv(timeout=max(timeout, 0.0))
-        self.last_traffic = time.monotonic()
-        try:
-            message = messages.decode(raw)
-            if isinstance(message, messages.Overflow):
-                body = self._boto("s3").get_object(Bucket=message.bucket, Key=message.key)
-                message = messages.from_overflow(messages.decode(body["Body"].read()), message)
-        except messages.ProtocolError as exc:
-            print(f"relay: ignored an invalid message: {exc}")
-            return None
-        return message
-
-    def hello(self, until: float) -> bool:
-        """Learn our own connection id and the stage's client (cold path); False on timeout."""
-        nonce = uuid.uuid4().hex
-        self.send(messages.Hello(role="stub", stage=self.stage, nonce=nonce))
-        while True:
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                message = self.receive(remaining)
-            except TimeoutError:
-                continue
-            except _closed_errors():
-                self.close()
-                self.open(until)
-                self.send(messages.Hello(role="stub", stage=self.stage, nonce=nonce))
-                continue
-            if isinstance(message, messages.Welcome) and message.nonce == nonce:
-                self.connection_id = message.connection_id
-                self.client_id = message.client_id
-                return True
-            if message is not None:
-                print(f"relay: dropped a {message.type} message (stale or unexpected) in hello")
-
-    # -- one invocation ---------------------------------------------------------------------
-
-    def forward(self, invoke: messages.Invoke) -> messages.Result | messages.Error:
-        start = time.monotonic()
-        deadline = start + (invoke.deadline_ms - _now_ms()) / 1000.0
-        last_chance = deadline - DEADLINE_MARGIN_MS / 1000.0
-        self.ensure(budget_s=deadline - start, until=_cold_until(last_chance))
-        flight = messages.InFlight(log=print)
-        flight.start(invoke.id)
-        posted_to = self._deliver(invoke, last_chance)
-        window = time.monotonic()
-        redeliveries = 0
-        next_ping = time.monotonic() + PING_EVERY
-        while True:
-            now = time.monotonic()
-            acked = flight.acked(invoke.id)
-            silence = ACK_SILENCE if acked else NO_CLIENT_AFTER
-            until = min(window + silence, last_chance)
-            if now >= until:
-                if now < last_chance and redeliveries < 2:
-                    # Silence: maybe the client restarted or reconnected and our post went to
-                    # its old connection. Ask the gateway; a different client gets the same
-                    # invocation id again (and runs it, once).
-                    self.hello(now + NO_CLIENT_AFTER)
-                    if self.client_id is not None and self.client_id != posted_to:
-                        redeliveries += 1
-                        posted_to = self._deliver(invoke, last_chance)
-                        window = time.monotonic()
-                        continue
-                flight.abandon(invoke.id)  # a late answer is dropped, never applied
-                if now >= last_chance:
-                    raise RelayTimeout(
-                        f"relay: no answer from the relay client of stage {self.stage!r} before "
-                        "the function's deadline (was `relay start` stopped?)"
-                    )
-                if acked:
-                    raise RelayClientLost(
-                        f"relay: the relay client of stage {self.stage!r} stopped answering "
-                        "while this invocation ran (it was stopped or lost its connection); "
-                        f"run `relay start --stage {self.stage}` and invoke again"
-                    )
-                raise RelayClientNotConnected(_no_client_text(self.stage))
-            try:
-                message = self.receive(min(until, next_ping) - now)
-            except TimeoutError:
-                if time.monotonic() >= next_ping:
-                    self.send(messages.Ping(nonce=invoke.id))
-                    next_ping = time.monotonic() + PING_EVERY
-                continue
-            except _closed_errors():
-                # Our connection died (deleted, or the gateway's limits): reconnect and ask
-                # again under the same id; the client answers each id once, to our new id.
-                self.close()
-                self.ensure(budget_s=deadline - time.monotonic(), until=_cold_until(last_chance))
-                posted_to = self._deliver(invoke, last_chance)
-                window = time.monotonic()
-                continue
-            if message is None or not flight.accept(message):
-                continue
-            window = time.monotonic()  # the client is alive: every answer restarts the clock
-            if isinstance(message, messages.Log):
-                print(message.text, end="" if message.text.endswith("\n") else "\n")
-            elif isinstance(message, (messages.Result, messages.Error)):
-                return message
-
-    def _deliver(self, invoke: messages.Invoke, last_chance: float) -> str:
-        """Exactly one PostToConnection when warm; a 410 refreshes the client's id.
-
-        Returns the client connection the invocation was posted to.
-        """
-        if self.connection_id is None or self.client_id is None:
-            self._learn_ids(last_chance)
-            # A client may be between two connections (reconnecting): give it the same
-            # 3 s a 410 gets before saying there is none.
-            self._wait_for_client(None, last_chance)
-        invoke = _replace_reply_to(invoke, self.connection_id or "")
-        out = messages.plan_outbound(
-            invoke,
-            bucket=os.environ.get("RELAY_BUCKET"),
-            key=messages.overflow_key(self.stage, invoke.id, "invoke"),
-        )
-        if out.upload_key:
-            self._boto("s3").put_object(
-                Bucket=os.environ["RELAY_BUCKET"], Key=out.upload_key, Body=out.upload_body
-            )
-        api = self._connections_api()
-        while True:
-            gone = self.client_id or ""
-            try:
-                api.post(gone, out.data)
-                return gone
-            except signing.ConnectionGone:
-                pass
-            except signing.ConnectionsApiError as exc:
-                raise RelayError(f"relay: could not reach the relay client: {exc}") from None
-            # The client reconnected or stopped: ask again until a new one shows up.
-            self._learn_ids(last_chance)
-            self._wait_for_client(gone, last_chance)
-
-    def _wait_for_client(self, gone: str | None, last_chance: float) -> None:
-        """Poll hello until a client other than ``gone`` is connected, for up to 3 s.
-
-        Only the pauses count towards the 3 s (a slow, cold connect handler is not
-        "no client").
-        """
-        budget = NO_CLIENT_AFTER
-        while self.client_id in (gone, None):
-            if budget <= 0:
-                self.client_id = None
-                raise RelayClientNotConnected(_no_client_text(self.stage))
-            time.sleep(HELLO_RETRY)  # polling the gateway: nothing to wait on
-            budget -= HELLO_RETRY
-            self._learn_ids(last_chance)
-
-    def _learn_ids(self, last_chance: float) -> None:
-        """hello/welcome through the connect handler, as long as the cold path may take."""
-        started = time.monotonic()
-        if not self.hello(_cold_until(last_chance)):
-            raise RelayError(
-                f"relay: the connect handler of stage {self.stage!r} did not answer within "
-                f"{time.monotonic() - started:.1f} s; check its logs, or redeploy with "
-                f"`relay start --stage {self.stage}`"
-            )
-
-
-def _cold_until(last_chance: float) -> float:
-    """When the cold path must be done: within the function's time, at most 20 s from now."""
-    return min(last_chance, time.monotonic() + COLD_PATH_LIMIT)
-
+_FAILURES: dict[str, type[RelayError]] = {
+    stub_session.NOT_CONNECTED: RelayClientNotConnected,
+    stub_session.LOST: RelayClientLost,
+    stub_session.TIMEOUT: RelayTimeout,
+    stub_session.ERROR: RelayError,
+}
 
 _link = _Link()
 
@@ -370,7 +258,8 @@ def handler(event: Any, context: Any) -> Any:
     """Lambda entry point of every stubbed function."""
     try:
         invoke = build_invoke(event, context)
-        answer = _link.forward(invoke)
+        deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000.0
+        answer = _link.forward(invoke, deadline)
     except RelayError as exc:
         print(str(exc))
         if _is_http_event(event):
@@ -392,16 +281,17 @@ def handler(event: Any, context: Any) -> Any:
 
 def build_invoke(event: Any, context: Any) -> messages.Invoke:
     """The invoke message: the event, Lambda's context, environment and role credentials."""
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    stage = _env("RELAY_STAGE")  # first: the clearest error when relay's settings are missing
+    frozen = _role_credentials()
     credentials = (
-        messages.Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
-        if key and secret
+        messages.Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+        if frozen.access_key and frozen.secret_key
         else None
     )
     return messages.Invoke(
         id=uuid.uuid4().hex,
-        reply_to=_link.connection_id or "-",
-        stage=_env("RELAY_STAGE"),
+        reply_to="-",  # the session sets its connection id
+        stage=stage,
         function_name=str(getattr(context, "function_name", "") or ""),
         request_id=str(getattr(context, "aws_request_id", "") or uuid.uuid4()),
         deadline_ms=_now_ms() + int(context.get_remaining_time_in_millis()),
@@ -436,19 +326,6 @@ def _function_error(error: messages.Error) -> Exception:
         return fault(error.error_type, error.error_message, error.stack_trace)
     cls = type(error.error_type or "Exception", (Exception,), {})
     return cls(error.error_message)
-
-
-def _replace_reply_to(invoke: messages.Invoke, connection_id: str) -> messages.Invoke:
-    from dataclasses import replace
-
-    return replace(invoke, reply_to=connection_id)
-
-
-def _no_client_text(stage: str) -> str:
-    return (
-        f"relay: no relay client is running for stage {stage!r}; "
-        f"run `relay start --stage {stage}` and invoke again"
-    )
 
 
 def _is_http_event(event: Any) -> bool:
@@ -493,17 +370,34 @@ def _env(name: str) -> str:
 
 
 def _role_credentials() -> Any:
-    """The function role's credentials, as Lambda puts them in the environment."""
-    from botocore.credentials import Credentials
+    """The function role's credentials through botocore's chain (cached, refreshed by it):
+    the environment on most runtimes, the container credentials endpoint under SnapStart."""
+    global _credentials
+    if _credentials is None:
+        import botocore.session
 
-    return Credentials(
-        os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-        os.environ.get("AWS_SESSION_TOKEN") or None,
-    )
+        _credentials = botocore.session.get_session().get_credentials()
+        if _credentials is None:
+            raise RelayError(
+                "relay: the function has no AWS credentials (neither in its environment nor "
+                "from the container credentials endpoint); check its execution role"
+            )
+    return _credentials.get_frozen_credentials()
 
 
-def _region() -> str:
+_credentials: Any = None
+
+
+def _api_region() -> str:
+    """The region of the stage's WebSocket API, which signs every call to it: RELAY_REGION,
+    else the one in its endpoint's host name, else the function's own."""
+    region = os.environ.get("RELAY_REGION")
+    if region:
+        return region
+    host = urlsplit(os.environ.get("RELAY_CONNECTIONS_ENDPOINT", "")).hostname or ""
+    match = re.match(r"^[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$", host)
+    if match:
+        return match.group(1)
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 
 

@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import sys
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,22 +24,19 @@ from relay.client.connections import AsyncConnectionsApi
 from relay.client.functions import FunctionConfigs
 from relay.client.invocations import InvocationEvent, Invocations
 from relay.client.posting import Poster
-from relay.link import messages
+from relay.link import client_session, messages
+from relay.link.client_session import HEARTBEAT, RECONNECT_AFTER
 from relay.runtime import FunctionConfig, LocalRuntime
 
 log = logging.getLogger("relay.client")
 
-#: A data message this often keeps API Gateway's 10-minute idle timeout away.
-HEARTBEAT = 300.0
-#: API Gateway closes connections after 2 h; reconnect on our own terms before that.
-RECONNECT_AFTER = 2 * 3600.0 - 10 * 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 10.0
 #: The handshake may wait this long for the $connect handler (API Gateway allows 29 s).
 OPEN_TIMEOUT = 30.0
 MAX_MESSAGE = 8 * 1024 * 1024
 
 EXIT_OK = 0
-EXIT_REPLACED = 3
+EXIT_REPLACED = client_session.EXIT_REPLACED
 EXIT_REFUSED = 4
 
 
@@ -75,9 +71,6 @@ class RelayClient:
         self.on_event = on_event
         self.on_connected = on_connected
         self.local_credentials = local_credentials
-        self.heartbeat = heartbeat
-        self.reconnect_after = reconnect_after
-        self._connection_id: str | None = None
         self._ws: Any = None
         self._stopping = False
         self._exit: int | None = None
@@ -90,14 +83,18 @@ class RelayClient:
             runtime.configure,
             self._developer_credentials if local_credentials else None,
         )
-        self._invocations = Invocations(stage, runtime, configs, self._emit)
+        link = client_session.ClientSession(
+            stage, heartbeat=heartbeat, reconnect_after=reconnect_after
+        )
+        self._invocations = Invocations(stage, runtime, configs, self._emit, link)
+        self._invocations.connection = self
 
     # -- public -------------------------------------------------------------------------
 
     @property
     def connection_id(self) -> str | None:
         """The client's current connection id (changes on every reconnect)."""
-        return self._connection_id
+        return self._invocations.session.connection_id
 
     @property
     def in_flight(self) -> int:
@@ -165,9 +162,7 @@ class RelayClient:
             open_timeout=OPEN_TIMEOUT,
         ) as ws:
             self._ws = ws
-            opened = time.monotonic()
-            await ws.send(messages.encode(messages.Hello(role="client", stage=self.stage)))
-            keeper = asyncio.create_task(self._keep_alive(ws, opened))
+            self._invocations.connected()
             try:
                 async for raw in ws:
                     self._on_message(raw)
@@ -176,21 +171,9 @@ class RelayClient:
             except ConnectionClosed:
                 pass
             finally:
-                keeper.cancel()
                 self._ws = None
-                self._connection_id = None
+                self._invocations.disconnected()
         return True
-
-    async def _keep_alive(self, ws: Any, opened: float) -> None:
-        """Heartbeat messages; a fresh connection before the gateway's 2 h limit."""
-        with contextlib.suppress(Exception):
-            while True:
-                left = opened + self.reconnect_after - time.monotonic()
-                await asyncio.sleep(max(0.0, min(self.heartbeat, left)))
-                if time.monotonic() >= opened + self.reconnect_after:
-                    await ws.close()
-                    return
-                await ws.send(messages.encode(messages.Ping(nonce=str(time.time()))))
 
     def _on_message(self, raw: str | bytes) -> None:
         try:
@@ -198,24 +181,10 @@ class RelayClient:
         except messages.ProtocolError as exc:
             log.warning("relay: ignored an invalid message from the gateway: %s", exc)
             return
-        if isinstance(message, messages.Invoke):
-            self._invocations.accept(message)
-        elif isinstance(message, messages.Overflow):
+        if isinstance(message, messages.Overflow):
             self._spawn(self._fetch_overflow(message))
-        elif isinstance(message, messages.Welcome):
-            self._connection_id = message.connection_id
-            if self.on_connected is not None:
-                self.on_connected(message.connection_id)
-        elif isinstance(message, messages.Replaced):
-            print(
-                f"relay: replaced by another `relay start` for stage {message.stage}; stopping",
-                file=sys.stderr,
-            )
-            self._exit = EXIT_REPLACED
-            self._stopping = True
-            self._invocations.stopping = True  # running ones finish and answer
         else:
-            log.warning("relay: ignored a %s message (not meant for a client)", message.type)
+            self._invocations.received(message)
 
     async def _fetch_overflow(self, pointer: messages.Overflow) -> None:
         try:
@@ -230,9 +199,30 @@ class RelayClient:
             log.warning("relay: could not fetch overflow message %s: %s", pointer.key, exc)
             return
         if isinstance(message, messages.Invoke):
-            self._invocations.accept(message)
+            self._invocations.received(message)
         else:
             log.warning("relay: ignored an overflow %s message", message.type)
+
+    # -- what the session asks of the connection (invocations.Connection) -----------------
+
+    def send(self, message: messages.Message) -> None:
+        ws = self._ws
+        if ws is not None:
+            self._spawn(_quietly(ws.send(messages.encode(message))))
+
+    def connected(self, connection_id: str) -> None:
+        if self.on_connected is not None:
+            self.on_connected(connection_id)
+
+    def reconnect(self) -> None:
+        """Close on our own terms before the gateway's 2 h limit; run() connects again."""
+        if self._ws is not None:
+            self._spawn(_quietly(self._ws.close()))
+
+    def exit(self, status: int, text: str) -> None:
+        print(text, file=sys.stderr)
+        self._exit = status
+        self._stopping = True
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -281,6 +271,12 @@ class RelayClient:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._invocations.poster is not None:
             await self._invocations.poster.close()
+
+
+async def _quietly(sending: Any) -> None:
+    """A send or close on a socket that may be closing: its failure is the reconnect's news."""
+    with contextlib.suppress(Exception):
+        await sending
 
 
 def _refusal(stage: str, status: int, body: bytes | None) -> str:

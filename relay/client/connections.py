@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -17,6 +18,11 @@ from relay.client.signing import ConnectionGone, ConnectionsApiError
 __all__ = ["AsyncConnectionsApi", "ConnectionGone", "ConnectionsApiError"]
 
 _Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+#: Kept-alive connections idle longer than this are closed, not reused: servers and load
+#: balancers close idle ones on their side (API Gateway after ~60 s), and a write to such a
+#: socket fails only after the request is lost.
+MAX_IDLE = 30.0
 
 
 class AsyncConnectionsApi:
@@ -38,7 +44,7 @@ class AsyncConnectionsApi:
         self._parts = urlsplit(self.endpoint)
         self._tls = self._parts.scheme == "https"
         self._port = self._parts.port or (443 if self._tls else 80)
-        self._idle: list[_Stream] = []
+        self._idle: list[tuple[_Stream, float]] = []  # (stream, idle since), newest last
         self._max_idle = max_idle
 
     async def post(self, connection_id: str, data: bytes) -> None:
@@ -49,13 +55,24 @@ class AsyncConnectionsApi:
         if status >= 300:
             raise ConnectionsApiError(
                 f"PostToConnection {connection_id} answered {status}: "
-                f"{body[:300].decode('utf-8', 'replace')}"
+                f"{body[:300].decode('utf-8', 'replace')}",
+                status,
             )
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for _, writer in idle:
+        for (_, writer), _since in idle:
             writer.close()
+
+    def _pooled(self) -> _Stream | None:
+        """The most recently used idle connection that is young enough, closing older ones."""
+        now = time.monotonic()
+        while self._idle:
+            stream, since = self._idle.pop()
+            if now - since <= MAX_IDLE and not stream[0].at_eof():
+                return stream
+            stream[1].close()
+        return None
 
     async def _request(self, method: str, connection_id: str, data: bytes) -> tuple[int, bytes]:
         from botocore.auth import SigV4Auth
@@ -70,8 +87,10 @@ class AsyncConnectionsApi:
         lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
         lines.append(f"Content-Length: {len(data)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        for attempt in (1, 2):  # an idle kept-alive connection may have been closed
-            stream = self._idle.pop() if self._idle else None
+        for attempt in (1, 2):
+            # A kept-alive connection may have been closed by the server: the retry always
+            # opens a fresh one (the next pooled one is likely closed too, after a burst).
+            stream = self._pooled() if attempt == 1 else None
             fresh = stream is None
             try:
                 # asyncio.timeout, not wait_for: no task per post on the warm path
@@ -85,11 +104,11 @@ class AsyncConnectionsApi:
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
                 if stream is not None:
                     stream[1].close()
-                if fresh or attempt == 2:
+                if fresh:
                     raise ConnectionsApiError(f"PostToConnection failed: {exc}") from None
                 continue
             if keep and len(self._idle) < self._max_idle:
-                self._idle.append(stream)
+                self._idle.append((stream, time.monotonic()))
             else:
                 writer.close()
             return status, body

@@ -1,54 +1,45 @@
-"""The invocations this client runs: each one once, acked while it runs, answered once.
+"""The asyncio driver of the client's session machine (``relay.link.client_session``): it
+feeds the machine messages, handler outcomes and its timer, and carries out what it returns
+(run a handler on the local runtime, post to a stub, send on the socket).
 
-Acks are deferred: an invocation still running after ``ACK_AFTER`` is acked then and every
-``ACK_EVERY`` (a fast one therefore costs two AWS calls, not three; see docs/architecture.md).
-Answers are kept until well past the stub's deadline, so a stub that reconnected and asks
-again under the same id gets the same answer at its new connection, never a second run.
+The decisions (run each id once, deferred acks, the answer cache, stop and restart errors)
+are the machine's; this module only does the I/O and tells the live view.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from relay.client.functions import FunctionConfigs
 from relay.client.posting import Poster
 from relay.invocations import InvocationContext, InvocationEvent, finished
+from relay.link import client_session as cs
 from relay.link import messages
+from relay.link.client_session import relay_error
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 log = logging.getLogger("relay.client")
 
-#: Ack only invocations still running after this long (the documented deviation from AWS's
-#: "ack at once": fast invocations then cost two AWS calls, not three).
-ACK_AFTER = 0.25
-#: Running invocations are acked again this often (the stub gives up after 6 s of silence).
-ACK_EVERY = 2.0
-#: Answers are kept this long after the deadline, for a stub that reconnected and asks again.
-KEEP_ANSWERS = 60.0
 #: Finish the local invocation this much before the stub's deadline so the answer arrives.
 DEADLINE_MARGIN_MS = 400
 
 
-@dataclass
-class _Invocation:
-    invoke: messages.Invoke
-    reply_to: str
-    answer: messages.Result | messages.Error | None = None
-    task: asyncio.Task[None] | None = None
-    done_at: float | None = None
-    ack_timer: asyncio.TimerHandle | None = None
-    config: FunctionConfig | None = None
+class Connection(Protocol):
+    """What the session's connection-level actions need from the WebSocket's owner."""
+
+    def send(self, message: messages.Message) -> None: ...
+    def connected(self, connection_id: str) -> None: ...
+    def reconnect(self) -> None: ...
+    def exit(self, status: int, text: str) -> None: ...
 
 
 class Invocations:
-    """The invocation table: runs new ids on the local runtime, answers repeated ones."""
+    """Runs the session's invocations on the local runtime and posts what it decides."""
 
     def __init__(
         self,
@@ -56,51 +47,91 @@ class Invocations:
         runtime: LocalRuntime,
         configs: FunctionConfigs,
         emit: Callable[[InvocationEvent], None],
+        session: cs.ClientSession,
     ) -> None:
         self.stage = stage
         self.runtime = runtime
         self.configs = configs
+        self.session = session
         self._emit = emit
         self.poster: Poster | None = None  # set once the clients are built
-        self._table: dict[str, _Invocation] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.stopping = False
+        self.connection: Connection | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._posts: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for state in self._table.values() if state.answer is None)
+        return self.session.in_flight
 
-    def accept(self, invoke: messages.Invoke) -> None:
-        """Run a new invocation; a repeated id only redirects (or re-sends) its answer."""
-        if invoke.cloud_result is not None:  # observe mode: a copy, answered in the cloud
-            if not self.stopping:
-                self._spawn(self._observe(invoke))
+    # -- inputs ---------------------------------------------------------------------------
+
+    def received(self, message: messages.Message) -> None:
+        if isinstance(message, messages.Invoke) and message.cloud_result is not None:
+            # observe mode: a copy the cloud already answered; run it here too, answer nothing
+            if not self.session.stopping:
+                self._spawn(self._observe(message))
             return
-        state = self._table.get(invoke.id)
-        if state is not None:
-            state.reply_to = invoke.reply_to
-            if state.answer is not None:
-                self._spawn(self._post_answer(state))
-            return
-        if self.stopping:
-            return
-        state = _Invocation(invoke=invoke, reply_to=invoke.reply_to)
-        self._table[invoke.id] = state
-        state.task = asyncio.create_task(self._run(state))
+        self._do(self.session.received(message, time.time()))
+
+    def connected(self) -> None:
+        self._do(self.session.connected(time.time()))
+
+    def disconnected(self) -> None:
+        self._do(self.session.disconnected())
 
     def stop(self) -> None:
-        """Cancel running invocations: each answers ``Relay.ClientStopped``."""
-        self.stopping = True
-        for state in list(self._table.values()):
-            if state.answer is None and state.task is not None:
-                state.task.cancel()
+        """Running invocations are answered ``Relay.ClientStopped`` and cancelled."""
+        self._do(self.session.stop(time.time()))
 
     async def settle(self) -> None:
         """Let running invocations and pending posts finish."""
-        running = [s.task for s in self._table.values() if s.task and not s.task.done()]
-        await asyncio.gather(*running, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        while self._posts:
+            await asyncio.gather(*self._posts, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
 
-    # -- one invocation -------------------------------------------------------------------
+    # -- carrying out actions -------------------------------------------------------------
+
+    def _do(self, actions: list[cs.Action]) -> None:
+        for action in actions:
+            if isinstance(action, cs.Post):
+                self._spawn(self._post(action))
+            elif isinstance(action, cs.Run):
+                self._run(action.invoke)
+            elif isinstance(action, cs.Cancel):
+                task = self._running.get(action.invocation_id)
+                if task is not None:
+                    task.cancel()
+            elif self.connection is not None:
+                if isinstance(action, cs.Send):
+                    self.connection.send(action.message)
+                elif isinstance(action, cs.Connected):
+                    self.connection.connected(action.connection_id)
+                elif isinstance(action, cs.Reconnect):
+                    self.connection.reconnect()
+                elif isinstance(action, cs.Exit):
+                    self.connection.exit(action.status, action.text)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """One timer for the whole session, at its ``wake``."""
+        wake = self.session.wake
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + (wake - time.time()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self._do(self.session.timer(time.time()))
 
     async def _observe(self, invoke: messages.Invoke) -> None:
         """Observe mode: run the cloud's event here too; observers compare the answers."""
@@ -117,9 +148,8 @@ class Invocations:
             cognito_identity=invoke.cognito_identity,
             invoked_function_arn=invoke.invoked_function_arn or None,
         )
-        state = _Invocation(invoke=invoke, reply_to="", config=config)
         event = finished(
-            context=_recorded(state, result)["context"],
+            context=_recorded(invoke, config, result)["context"],
             request_id=invoke.request_id,
             invocation_id=invoke.id,
             payload=invoke.payload,
@@ -132,18 +162,26 @@ class Invocations:
             )
         )
 
-    async def _run(self, state: _Invocation) -> None:
-        invoke = state.invoke
+    def _run(self, invoke: messages.Invoke) -> None:
         self._emit(InvocationEvent(invoke.function_name, invoke.request_id, invoke.id, "running"))
+        self._running[invoke.id] = asyncio.create_task(self._handle(invoke))
+
+    async def _handle(self, invoke: messages.Invoke) -> None:
         try:
-            try:
-                config = state.config = self.configs.config_for(invoke)
-            except LookupError as exc:
-                self._relay_error(state, "Relay.FunctionNotFound", str(exc))
-                await self._post_answer(state)
-                return
-            ack = asyncio.get_running_loop().call_later(ACK_AFTER, self._ack, state)
-            running = self.runtime.invoke(
+            answer = await self._answer_of(invoke)
+        except asyncio.CancelledError:
+            return  # stopped: the session answered already
+        finally:
+            self._running.pop(invoke.id, None)
+        self._do(self.session.finished(invoke.id, answer, time.time()))
+
+    async def _answer_of(self, invoke: messages.Invoke) -> messages.Result | messages.Error:
+        try:
+            config = self.configs.config_for(invoke)
+        except LookupError as exc:
+            return self._relay_error(invoke, "Relay.FunctionNotFound", str(exc))
+        try:
+            result = await self.runtime.invoke(
                 config.name,
                 invoke.payload,
                 request_id=invoke.request_id,
@@ -153,65 +191,17 @@ class Invocations:
                 trace_id=invoke.trace_id,
                 invoked_function_arn=invoke.invoked_function_arn or None,
             )
-            try:
-                result = await running  # awaited in this task: no second task per invocation
-            finally:
-                ack.cancel()
-                if state.ack_timer is not None:
-                    state.ack_timer.cancel()
         except asyncio.CancelledError:
-            self._relay_error(
-                state,
-                "Relay.ClientStopped",
-                f"`relay start` for stage {self.stage} stopped while this invocation ran; "
-                "start it again and repeat the request",
-            )
-            await self._post_answer(state)
-            return
+            raise
         except Exception as exc:
             log.exception("relay: running %s failed", invoke.function_name)
-            self._relay_error(state, "Relay.RuntimeError", f"relay: {exc}")
-        else:
-            self._answer(state, result)
-        await self._post_answer(state)
+            return self._relay_error(invoke, "Relay.RuntimeError", f"relay: {exc}")
+        return self._answer(invoke, config, result)
 
-    def _ack(self, state: _Invocation) -> None:
-        """Ack now and every ``ACK_EVERY`` while running: the stub's proof we are alive."""
-        if state.answer is not None or state.task is None or state.task.done():
-            return
-        self._spawn(self._post(state, messages.Ack(state.invoke.id)))
-        loop = asyncio.get_running_loop()
-        state.ack_timer = loop.call_later(ACK_EVERY, self._ack, state)
-
-    def _answer(self, state: _Invocation, result: InvocationResult) -> None:
-        invoke = state.invoke
-        if result.function_error:
-            try:
-                state.answer = messages.Error(invoke.id, result.payload, result.duration_ms)
-            except messages.ProtocolError:
-                self._relay_error(
-                    state,
-                    "Relay.InvalidErrorPayload",
-                    "the runtime reported an error that is not Lambda's error JSON: "
-                    + result.payload[:200].decode("utf-8", "replace"),
-                )
-                return
-            error = state.answer
-            self._emit(
-                InvocationEvent(
-                    invoke.function_name,
-                    invoke.request_id,
-                    invoke.id,
-                    "error",
-                    result.duration_ms,
-                    error.error_type,
-                    error.error_message,
-                    result.logs,
-                    **_recorded(state, result),
-                )
-            )
-        else:
-            state.answer = messages.Result(invoke.id, result.payload, result.duration_ms)
+    def _answer(
+        self, invoke: messages.Invoke, config: FunctionConfig, result: InvocationResult
+    ) -> messages.Result | messages.Error:
+        if not result.function_error:
             self._emit(
                 InvocationEvent(
                     invoke.function_name,
@@ -220,13 +210,41 @@ class Invocations:
                     "ok",
                     result.duration_ms,
                     logs=result.logs,
-                    **_recorded(state, result),
+                    **_recorded(invoke, config, result),
                 )
             )
+            return messages.Result(invoke.id, result.payload, result.duration_ms)
+        try:
+            error = messages.Error(invoke.id, result.payload, result.duration_ms)
+        except messages.ProtocolError:
+            return self._relay_error(
+                invoke,
+                "Relay.InvalidErrorPayload",
+                "the runtime reported an error that is not Lambda's error JSON: "
+                + result.payload[:200].decode("utf-8", "replace"),
+            )
+        self._emit(
+            InvocationEvent(
+                invoke.function_name,
+                invoke.request_id,
+                invoke.id,
+                "error",
+                result.duration_ms,
+                error.error_type,
+                error.error_message,
+                result.logs,
+                **_recorded(invoke, config, result),
+            )
+        )
+        return error
 
-    def _relay_error(self, state: _Invocation, error_type: str, message: str) -> None:
-        invoke = state.invoke
-        state.answer = relay_error(invoke, error_type, message)
+    def _relay_error(
+        self, invoke: messages.Invoke, error_type: str, message: str
+    ) -> messages.Error:
+        self._emit_relay_error(invoke, error_type, message)
+        return relay_error(invoke, error_type, message)
+
+    def _emit_relay_error(self, invoke: messages.Invoke, error_type: str, message: str) -> None:
         self._emit(
             InvocationEvent(
                 invoke.function_name,
@@ -240,66 +258,47 @@ class Invocations:
 
     # -- posting --------------------------------------------------------------------------
 
-    async def _post_answer(self, state: _Invocation) -> None:
-        assert state.answer is not None
-        state.done_at = time.monotonic()
-        await self._post(state, state.answer)
-        self._forget_later(state)
-
-    async def _post(self, state: _Invocation, message: messages.Message) -> None:
+    async def _post(self, post: cs.Post) -> None:
         assert self.poster is not None
+        message = post.message
+        if isinstance(message, messages.Error) and message.error_type in _SESSION_ERRORS:
+            self._emit_relay_error(post.invoke, message.error_type, message.error_message)
         try:
-            out = self.poster.plan(message, state.invoke)
+            out = self.poster.plan(message, post.invoke)
         except messages.ProtocolError as exc:
-            self._relay_error(state, "Relay.PayloadTooLarge", str(exc))
-            assert state.answer is not None
-            out = messages.plan_outbound(state.answer, bucket=None, key="")
-        await self.poster.post(state.reply_to, out, state.invoke, message.type)
+            error = self._relay_error(post.invoke, "Relay.PayloadTooLarge", str(exc))
+            out = messages.plan_outbound(error, bucket=None, key="")
+        await self.poster.post(post.to, out, post.invoke, message.type)
 
-    def _forget_later(self, state: _Invocation) -> None:
-        keep = max(0.0, (state.invoke.deadline_ms / 1000.0) - time.time()) + KEEP_ANSWERS
-
-        def forget() -> None:
-            if self._table.get(state.invoke.id) is state:
-                del self._table[state.invoke.id]
-
-        asyncio.get_running_loop().call_later(keep, forget)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
 
 
-def relay_error(invoke: messages.Invoke, error_type: str, message: str) -> messages.Error:
-    """A relay-side failure in Lambda's error shape, so the caller sees it as one."""
-    document = {
-        "errorMessage": message,
-        "errorType": error_type,
-        "requestId": invoke.request_id,
-        "stackTrace": [],
-    }
-    return messages.Error(invoke.id, json.dumps(document).encode())
+#: Errors the session itself answers with (the driver tells the live view).
+_SESSION_ERRORS = frozenset({"Relay.ClientStopped", "Relay.ClientRestarted"})
 
 
-def _recorded(state: _Invocation, result: InvocationResult) -> dict[str, Any]:
+def _recorded(
+    invoke: messages.Invoke, config: FunctionConfig, result: InvocationResult
+) -> dict[str, Any]:
     """What the observers of a finished invocation get beyond its status (no secrets)."""
-    invoke, config = state.invoke, state.config
     context = InvocationContext(
         function_name=invoke.function_name,
         function_version=invoke.function_version,
         invoked_function_arn=invoke.invoked_function_arn,
         memory_mb=invoke.memory_mb,
-        timeout_s=config.timeout if config else 3.0,
+        timeout_s=config.timeout,
         region=invoke.region,
         log_group=invoke.log_group,
         log_stream=invoke.log_stream,
         client_context=invoke.client_context,
         cognito_identity=invoke.cognito_identity,
         function_path=invoke.function_path,
-        handler=config.handler if config else invoke.handler,
-        code_dir=str(config.code_dir) if config else "",
-        layers=tuple(str(p) for p in config.layers) if config else (),
+        handler=config.handler,
+        code_dir=str(config.code_dir),
+        layers=tuple(str(p) for p in config.layers),
     )
     return {
         "context": context,

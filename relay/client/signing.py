@@ -45,7 +45,14 @@ class ConnectionGone(Exception):
 
 
 class ConnectionsApiError(Exception):
-    """Any other failure of a ``@connections`` call; the message has AWS's answer."""
+    """Any other failure of a ``@connections`` call; the message has AWS's answer.
+
+    ``status`` is the HTTP status, None when the request failed before an answer.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ConnectionsApi:
@@ -103,7 +110,8 @@ class ConnectionsApi:
         if status >= 300:
             raise ConnectionsApiError(
                 f"PostToConnection {connection_id} answered {status}: "
-                f"{body[:300].decode('utf-8', 'replace')}"
+                f"{body[:300].decode('utf-8', 'replace')}",
+                status,
             )
 
     def close(self) -> None:

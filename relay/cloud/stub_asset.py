@@ -2,12 +2,13 @@
 
 Layout (all top-level modules, so ``stub.handler`` and ``connect.handler`` are the handlers)::
 
-    stub.py  connect.py  messages.py  signing.py  websockets/  RELAY_ASSET
+    stub.py  connect.py  messages.py  stub_session.py  signing.py  websockets/  RELAY_ASSET
 
-``messages.py`` (``relay/link/``) and ``signing.py`` (``relay/client/``) are copied verbatim,
-``stub.py`` and ``connect.py`` from ``relay.stub_lambda``; websockets is copied from this
-interpreter's site-packages without its compiled speedups (it falls back to pure Python), so
-the folder runs on any Lambda Python runtime and architecture. boto3 comes from the Lambda
+``messages.py`` and ``stub_session.py`` (``relay/link/``) and ``signing.py``
+(``relay/client/``) are copied verbatim, ``stub.py`` and ``connect.py`` from
+``relay.stub_lambda``; ``websockets/`` is the pure-Python websockets 15 vendored in
+``relay.stub_lambda.vendor`` (the newest release for Python 3.9), so the folder runs on every
+Lambda Python runtime (3.9+) and architecture. botocore comes from the Lambda
 runtime. Folders are cached by content hash: an unchanged relay reuses one.
 """
 
@@ -19,18 +20,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import websockets
-
 from relay.package_dirs import RELAY_DIR, STUB_DIR
 
 _MODULES = {
     "stub.py": STUB_DIR / "stub.py",
     "connect.py": STUB_DIR / "connect.py",
     "messages.py": RELAY_DIR / "link" / "messages.py",
+    "stub_session.py": RELAY_DIR / "link" / "stub_session.py",
     "signing.py": RELAY_DIR / "client" / "signing.py",
 }
-_PACKAGES = {"websockets": Path(websockets.__file__).resolve().parent}
-_KEEP_SUFFIXES = (".py", ".typed")
+#: websockets 15.0.1, the newest that runs on Python 3.9 (stub_lambda/vendor/README.md).
+_PACKAGES = {"websockets": STUB_DIR / "vendor" / "websockets"}
+_KEEP_SUFFIXES = (".py", ".typed", "")  # "": LICENSE
 MARKER = "RELAY_ASSET"
 
 

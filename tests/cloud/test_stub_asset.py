@@ -41,9 +41,13 @@ def _lambda_like_path(tmp_path: Path) -> Path:
 def test_asset_has_verbatim_modules_and_pure_python_websockets(asset: Path) -> None:
     assert (asset / "messages.py").read_bytes() == (ROOT / "relay/link/messages.py").read_bytes()
     assert (asset / "signing.py").read_bytes() == (ROOT / "relay/client/signing.py").read_bytes()
+    session = (ROOT / "relay/link/stub_session.py").read_bytes()
+    assert (asset / "stub_session.py").read_bytes() == session
     assert (asset / "stub.py").read_bytes() == (ROOT / "stub_lambda/stub.py").read_bytes()
     assert (asset / "connect.py").read_bytes() == (ROOT / "stub_lambda/connect.py").read_bytes()
     assert (asset / "websockets/sync/client.py").is_file()
+    assert "15.0.1" in (asset / "websockets/version.py").read_text()  # the 3.9-capable release
+    assert (asset / "websockets/LICENSE").is_file()
     compiled = [p for p in asset.rglob("*") if p.suffix in (".so", ".pyd", ".c", ".pyc")]
     assert compiled == []
 
@@ -60,7 +64,7 @@ def test_asset_is_cached_by_content(tmp_path: Path) -> None:
 def test_asset_imports_in_a_clean_interpreter(asset: Path, tmp_path: Path) -> None:
     runtime = _lambda_like_path(tmp_path)
     code = (
-        "import sys, stub, connect, messages, signing, websockets.sync.client as c\n"
+        "import sys, stub, connect, messages, stub_session, signing, websockets.sync.client as c\n"
         "import websockets.frames\n"
         "assert websockets.sync.client.__file__.startswith(sys.argv[1]), c.__file__\n"
         "assert 'relay' not in sys.modules\n"
