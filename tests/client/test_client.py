@@ -493,6 +493,43 @@ def _botocore_for(python: str, version: str, cache: Path) -> Path | None:
     return target if done.returncode == 0 else None
 
 
+def _stub_env(stage: Stage, role: Any, site: Path, asset: Path, label: str) -> dict[str, str]:
+    """A stubbed function's environment, as Lambda and relay's Aspect give it."""
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{asset}{os.pathsep}{site}",
+        "AWS_ACCESS_KEY_ID": role.access_key,
+        "AWS_SECRET_ACCESS_KEY": role.secret_key,
+        "AWS_SESSION_TOKEN": role.session_token or "",
+        "AWS_REGION": REGION,
+        "RELAY_STAGE": STAGE,
+        "RELAY_WS_URL": stage.websocket_url,
+        "RELAY_CONNECTIONS_ENDPOINT": stage.connections_endpoint,
+        "RELAY_BUCKET": stage.bucket,
+        "RELAY_FUNCTION_PATH": "Demo/echo",
+        "RELAY_ORIGINAL_HANDLER": "handlers.echo",
+        "GREETING": f"from {label}",
+    }
+
+
+async def _run_stub(python: str, env: dict[str, str], label: str) -> dict[str, Any]:
+    """One invocation of the stub's handler in its own interpreter (only the asset and
+    botocore on its path); returns what it answered."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [python, "-S", "-c", STUB_SCRIPT, label],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["answer"]["event"] == {"python": label}
+    assert report["answer"]["request_id"] == f"req-{label}"
+    return report
+
+
 @pytest.mark.parametrize("version", LAMBDA_PYTHONS)
 def test_stub_asset_serves_on_every_lambda_python(
     stage: Stage, runtime: LocalRuntime, version: str
@@ -509,38 +546,84 @@ def test_stub_asset_serves_on_every_lambda_python(
         pytest.skip(f"no botocore for Python {version} (uv could not install one)")
     asset = build_stub_asset(cache / "assets")
     role = stage.emu.issue_credentials("echo-role")
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": f"{asset}{os.pathsep}{site}",
-        "AWS_ACCESS_KEY_ID": role.access_key,
-        "AWS_SECRET_ACCESS_KEY": role.secret_key,
-        "AWS_SESSION_TOKEN": role.session_token or "",
-        "AWS_REGION": REGION,
-        "RELAY_STAGE": STAGE,
-        "RELAY_WS_URL": stage.websocket_url,
-        "RELAY_CONNECTIONS_ENDPOINT": stage.connections_endpoint,
-        "RELAY_BUCKET": stage.bucket,
-        "RELAY_FUNCTION_PATH": "Demo/echo",
-        "RELAY_ORIGINAL_HANDLER": "handlers.echo",
-        "GREETING": f"from python {version}",
-    }
+    env = _stub_env(stage, role, site, asset, version)
 
     async def scenario() -> None:
         async with runtime, running_client(stage, runtime):
-            done = await asyncio.to_thread(
-                subprocess.run,
-                [python, "-S", "-c", STUB_SCRIPT, version],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=90,
-            )
-            assert done.returncode == 0, done.stderr
-            report = json.loads(done.stdout.splitlines()[-1])
+            report = await _run_stub(python, env, version)
             assert report["version"] == [int(n) for n in version.split(".")]
-            assert report["answer"]["event"] == {"python": version}
-            assert report["answer"]["env"] == f"from python {version}"
-            assert report["answer"]["request_id"] == f"req-{version}"
+            assert report["answer"]["env"] == f"from {version}"
             assert report["answer"]["key"] == role.access_key
 
     run(scenario())
+
+
+def test_stub_signs_with_the_apis_region_not_its_own(
+    stage: Stage, runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    """Issue 11: a stub in another region than the debug stack signed with its own region
+    and got 403; the Aspect passes the API's region as RELAY_REGION."""
+    asset = build_stub_asset(tmp_path / "assets")
+    site = Path(botocore.__file__).parent.parent
+    role = stage.emu.issue_credentials("echo-role")
+    env = _stub_env(stage, role, site, asset, "eu-west-1")
+    env.update(AWS_REGION="eu-west-1", RELAY_REGION=REGION)
+
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            report = await _run_stub(sys.executable, env, "eu-west-1")
+            assert report["answer"]["env"] == "from eu-west-1"
+
+    run(scenario())
+
+
+def test_stub_takes_credentials_from_the_container_endpoint(
+    stage: Stage, runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    """Issue 11: under SnapStart the role's credentials come from the container credentials
+    endpoint, not the environment; the stub reads them through botocore's chain."""
+    import http.server
+    import threading
+
+    role = stage.emu.issue_credentials("snapstart-role")
+    document = json.dumps(
+        {
+            "AccessKeyId": role.access_key,
+            "SecretAccessKey": role.secret_key,
+            "Token": role.session_token,
+            "Expiration": "2099-01-01T00:00:00Z",
+        }
+    ).encode()
+    asked: list[str] = []
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    asset = build_stub_asset(tmp_path / "assets")
+    env = _stub_env(stage, role, Path(botocore.__file__).parent.parent, asset, "snapstart")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        del env[name]
+    env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"http://127.0.0.1:{server.server_port}/creds"
+    env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "snapstart-token"
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+
+    async def scenario() -> None:
+        async with runtime, running_client(stage, runtime):
+            report = await _run_stub(sys.executable, env, "snapstart")
+            assert report["answer"]["key"] == role.access_key  # forwarded to the handler
+
+    try:
+        run(scenario())
+    finally:
+        server.shutdown()
+    assert asked and set(asked) == {"snapstart-token"}

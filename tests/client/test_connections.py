@@ -11,7 +11,7 @@ import pytest
 from botocore.credentials import Credentials
 from websockets.sync.client import connect
 
-from relay.client import signing
+from relay.client import connections, signing
 from relay.client.connections import AsyncConnectionsApi
 from relay.emulator import Emulator
 from relay.link import messages
@@ -139,3 +139,69 @@ def test_sync_post_recovers_from_a_closed_keep_alive_and_reads_chunked_answers()
     server.join(10)
     listener.close()
     assert seen == [(0, b'{"n": 1}'), (1, b'{"n": 2}'), (1, b'{"n": 3}')]
+
+
+class _KeepAliveServer:
+    """An HTTP/1.1 server answering 200 and keeping connections open until told to drop them
+    (as API Gateway and load balancers drop idle ones)."""
+
+    def __init__(self) -> None:
+        self.connections: list[asyncio.StreamWriter] = []
+        self.requests = 0
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/stage"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                self.requests += 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def drop_all(self) -> None:
+        for writer in self.connections:
+            writer.close()
+        await asyncio.sleep(0)  # (lets the closes go out; nothing waits on time)
+
+    async def close(self) -> None:
+        self.server.close()
+
+
+def test_async_post_after_a_burst_retries_on_a_fresh_connection() -> None:
+    """Issue 11: after a burst pooled several connections and the server closed them, a post
+    retried on the next pooled (closed) one and the answer was dropped."""
+
+    async def scenario() -> None:
+        server = _KeepAliveServer()
+        poster = AsyncConnectionsApi(await server.start(), lambda: Credentials("A", "s"), REGION)
+        await asyncio.gather(*(poster.post(f"c{n}", b"{}") for n in range(4)))
+        assert len(server.connections) == 4
+        await server.drop_all()
+        await poster.post("after-the-burst", b"{}")  # must land (a fresh connection)
+        assert server.requests == 5 and len(server.connections) == 5
+        await poster.close()
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_async_pool_drops_connections_idle_too_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> int:
+        server = _KeepAliveServer()
+        poster = AsyncConnectionsApi(await server.start(), lambda: Credentials("A", "s"), REGION)
+        for n in range(3):
+            await poster.post(f"c{n}", b"{}")
+        await poster.close()
+        await server.close()
+        return len(server.connections)
+
+    assert asyncio.run(scenario()) == 1  # kept alive: one connection for three posts
+    monkeypatch.setattr(connections, "MAX_IDLE", -1.0)  # every pooled one is too old now
+    assert asyncio.run(scenario()) == 3
