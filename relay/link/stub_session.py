@@ -36,8 +36,13 @@ IDLE_RECONNECT = 300.0
 MAX_CONNECTION_AGE = 2 * 3600.0 - 5 * 60.0
 #: Leave this much of the function's time to return a clear timeout error ourselves.
 DEADLINE_MARGIN = 0.150
-#: Pause between two hellos while waiting for a client that is between two connections.
-HELLO_RETRY = 0.25
+#: Pauses between two hellos while waiting for a client: the first, doubling up to the last
+#: (each hello runs the connect handler; a burst of stubs polling fast would slow the very
+#: reconnect they wait for).
+HELLO_RETRY, HELLO_RETRY_MAX = 0.25, 1.0
+#: A client that was there a moment ago (its connection answered 410) is reconnecting, or
+#: crashed: it gets this many seconds of pauses to come back (no client at all gets 3 s).
+RECONNECT_GRACE = 10.0
 #: The cold path (the SigV4 handshake, whose $connect runs the connect handler, a Lambda that
 #: may be cold, then hello/welcome through it again) may take this long, within the
 #: function's own time; the 3 s "no client" window starts only once the invoke is posted.
@@ -155,6 +160,7 @@ class StubSession:
         self._hello_sent = 0.0
         self._gone: str | None = None
         self._poll_budget = 0.0
+        self._poll_pause = HELLO_RETRY
         self._poll_at = 0.0
         self._connect_until = 0.0
         self._connect_attempts = 0
@@ -179,6 +185,7 @@ class StubSession:
         self.redeliveries = 0
         self._gone = None
         self._poll_budget = NO_CLIENT_AFTER
+        self._poll_pause = HELLO_RETRY
         self._post_failures = 0
         actions: list[Action] = []
         if self.connected and (
@@ -253,7 +260,8 @@ class StubSession:
         self._expect(POSTING)
         self._gone = self.client_id
         self.client_id = None
-        self._poll_budget = NO_CLIENT_AFTER
+        self._poll_budget = RECONNECT_GRACE
+        self._poll_pause = HELLO_RETRY
         return self._hello(now)
 
     def post_failed(self, now: float, reason: str, retryable: bool) -> list[Action]:
@@ -370,9 +378,11 @@ class StubSession:
             # connect handler does not count) before saying there is none.
             if self._poll_budget <= 0:
                 return self._fail(NOT_CONNECTED)
-            self._poll_budget -= HELLO_RETRY
+            pause = min(self._poll_pause, self._poll_budget)
+            self._poll_budget -= pause
+            self._poll_pause = min(self._poll_pause * 2, HELLO_RETRY_MAX)
             self.phase = POLLING
-            self._poll_at = now + HELLO_RETRY
+            self._poll_at = now + pause
             return []
         return self._post()
 

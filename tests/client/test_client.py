@@ -143,6 +143,12 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
                 url=name == "echo",
             )
         yield Stage(emu, api.websocket_url, api.connections_endpoint, code_dir, bucket, table)
+        # moto keeps its state per process: leave nothing for the next module using this stage
+        dynamodb.delete_table(TableName=table)
+        objects = placeholder.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+        for item in objects:
+            placeholder.client("s3").delete_object(Bucket=bucket, Key=item["Key"])
+        placeholder.client("s3").delete_bucket(Bucket=bucket)
 
 
 @dataclass

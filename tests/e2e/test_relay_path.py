@@ -96,13 +96,14 @@ def test_function_error_surfaces_exactly_as_lambda_reports_it(live: dict) -> Non
 
 
 def test_timeout_surfaces_as_lambda_words_it(live: dict) -> None:
+    # the handler sleeps 6 s: Lambda's words for a 2 s timeout prove the timeout ended it
     result, error = _invoke(live, "Sleepy", {"seconds": 6})
     assert error == "Unhandled"
     assert isinstance(result, dict)
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z [0-9a-f-]{36} Task timed out after 2\.00 seconds",
         result["errorMessage"],
-    ), result  # the 2 s timeout ended it, not the 6 s sleep
+    ), result
 
 
 @pytest.mark.parametrize("size", [200 * 1024, 6_000_000])
@@ -134,17 +135,27 @@ def test_deleting_the_client_connection_mid_load_loses_nothing(live: dict, probe
 
     before = read_session(probe_app)["connection_id"]
 
+    marks = probe_app / "deleting-runs.txt"
+
     def call(i: int) -> tuple[object, str | None]:
-        return _invoke(live, "Echo", {"action": "sleep", "seconds": 0.3, "i": i})
+        event = {"action": "sleep", "seconds": 0.3, "i": i, "mark": str(marks)}
+        return _invoke(live, "Echo", event)
+
+    def started() -> int:
+        return len(marks.read_text().split()) if marks.exists() else 0
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         futures = [pool.submit(call, i) for i in range(40)]
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while started() < 4:  # some run, others are on the way
+            assert time.monotonic() < deadline, "no invocation started"
+            time.sleep(0.02)
         management_client(live).delete_connection(ConnectionId=before)
         answers = [f.result(timeout=120) for f in futures]
     failed = [result for result, error in answers if error]
     assert failed == []
     assert [result for result, _ in answers] == [{"slept": 0.3}] * 40
+    assert sorted(map(int, marks.read_text().split())) == list(range(40))  # each ran once
     live["_process"].wait_for(
         connected(probe_app, not_id=before), "the session file to name the new connection"
     )

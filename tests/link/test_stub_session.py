@@ -249,8 +249,37 @@ def test_no_client_is_a_clear_error_after_three_seconds_of_pauses() -> None:
         "relay: no relay client is running for stage 'alice'; "
         "run `relay start --stage alice` and invoke again"
     )
-    assert polls == ss.NO_CLIENT_AFTER / ss.HELLO_RETRY
-    assert now == pytest.approx(T0 + ss.NO_CLIENT_AFTER)
+    assert now == pytest.approx(T0 + ss.NO_CLIENT_AFTER)  # 3 s of pauses, nothing else
+    assert polls == 5  # 0.25, 0.5, 1, 1, 0.25 s: fewer hellos through the connect handler
+
+
+def test_a_client_that_answered_410_gets_ten_seconds_to_reconnect() -> None:
+    session = ss.StubSession(STAGE)
+    warm(session)
+    session.start(invoke("i1"), T0, T0 + 60)
+    nonce = hello_nonce(session.post_gone(T0))
+    now = T0
+    while True:
+        actions = session.received(m.Welcome(STAGE, "s1", "c1", nonce), now)  # still the old
+        if actions:
+            break
+        now = session.wake  # type: ignore[assignment]
+        nonce = hello_nonce(session.timer(now))
+    (fail,) = actions
+    assert isinstance(fail, ss.Fail) and fail.kind == ss.NOT_CONNECTED
+    assert now == pytest.approx(T0 + ss.RECONNECT_GRACE)
+
+
+def test_a_client_back_from_a_reconnect_gets_the_invocation() -> None:
+    session = ss.StubSession(STAGE)
+    warm(session)
+    session.start(invoke("i1"), T0, T0 + 60)
+    nonce = hello_nonce(session.post_gone(T0))
+    assert session.received(m.Welcome(STAGE, "s1", None, nonce), T0 + 0.1) == []  # between
+    nonce = hello_nonce(session.timer(session.wake))  # type: ignore[arg-type]
+    (post,) = session.received(m.Welcome(STAGE, "s1", "c2", nonce), T0 + 0.5)
+    assert isinstance(post, ss.Post) and post.to == "c2"
+    assert post.invoke.first_to is None  # the 410'd post was never delivered: a first post
 
 
 def test_silence_after_acks_is_a_lost_client_after_six_seconds() -> None:
