@@ -177,6 +177,7 @@ class StubSession:
             raise RuntimeError("the stub session is already forwarding an invocation")
         self.phase = IDLE
         self.invoke = invoke
+        self._nonce = ""  # a welcome to an earlier invocation's hello is stale now
         self.last_chance = deadline - DEADLINE_MARGIN
         self.acked = False
         self.window = now
@@ -360,10 +361,10 @@ class StubSession:
         if not self._nonce or welcome.nonce != self._nonce:
             return [Echo("relay: dropped a late welcome (an earlier hello's)")]
         self._nonce = ""
+        if self.phase not in (HELLO, CHECKING):
+            return []  # a check an ack already answered: the post stands as it is
         self.connection_id = welcome.connection_id
         self.client_id = welcome.client_id
-        if self.phase not in (HELLO, CHECKING):
-            return []  # a check that an ack already answered: the ids are still news
         if self.phase == CHECKING:
             if self.client_id is not None and (
                 self.client_id != self.posted_to or self.connection_id != self.posted_from
