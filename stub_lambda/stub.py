@@ -91,6 +91,9 @@ class _Link:
         self.ws: Any = None
         self.session: stub_session.StubSession | None = None
         self._clients: dict[str, Any] = {}
+        # observe mode's own link (stub_lambda/observe.py) learns these with hello()
+        self.connection_id: str | None = None
+        self.client_id: str | None = None
 
     @property
     def stage(self) -> str:
@@ -138,24 +141,29 @@ class _Link:
             print(action.text)
         return []
 
+    def _open(self, until: float) -> None:
+        """A new signed WebSocket by ``until``; raises what websockets raises."""
+        from websockets.sync.client import connect
+
+        self._drop()
+        url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
+        headers = signing.handshake_headers(url, _role_credentials(), _api_region())
+        self.ws = connect(
+            url,
+            additional_headers=headers,
+            max_size=MAX_MESSAGE,
+            compression=None,
+            ping_interval=None,  # a frozen environment cannot answer; the session pings
+            open_timeout=max(0.01, until - time.monotonic()),
+        )
+
     def _connect(self, until: float) -> list[stub_session.Action]:
         from websockets.exceptions import InvalidStatus
-        from websockets.sync.client import connect
 
         session = self.session
         assert session is not None
-        self._drop()
-        url = signing.with_query(_env("RELAY_WS_URL"), {"role": "stub", "stage": self.stage})
         try:
-            headers = signing.handshake_headers(url, _role_credentials(), _api_region())
-            self.ws = connect(
-                url,
-                additional_headers=headers,
-                max_size=MAX_MESSAGE,
-                compression=None,
-                ping_interval=None,  # a frozen environment cannot answer; the session pings
-                open_timeout=max(0.01, until - time.monotonic()),
-            )
+            self._open(until)
         except InvalidStatus as exc:
             status = exc.response.status_code
             return session.connect_failed(
@@ -215,6 +223,34 @@ class _Link:
             print(f"relay: ignored an invalid message: {exc}")
             return []
         return session.received(message, time.monotonic())
+
+    # -- observe mode: only learn the stage's client (stub_lambda/observe.py) ----------------
+
+    def ensure(self, budget_s: float, until: float) -> None:  # noqa: ARG002
+        """An open socket (opened by ``until``), for observe mode's copies."""
+        if self.ws is None or not _is_open(self.ws):
+            self.connection_id = None
+            self._open(until)
+
+    def hello(self, until: float) -> bool:
+        """Learn our connection id and the stage's client; False when no welcome came."""
+        nonce = uuid.uuid4().hex
+        self.ws.send(messages.encode(messages.Hello(role="stub", stage=self.stage, nonce=nonce)))
+        while (remaining := until - time.monotonic()) > 0:
+            try:
+                message = messages.decode(self.ws.recv(timeout=remaining))
+            except TimeoutError:
+                break
+            except messages.ProtocolError:
+                continue
+            if isinstance(message, messages.Welcome) and message.nonce == nonce:
+                self.connection_id, self.client_id = message.connection_id, message.client_id
+                return True
+        return False
+
+    def close(self) -> None:
+        self._drop()
+        self.connection_id = None
 
     # -- clients ----------------------------------------------------------------------------
 
