@@ -350,6 +350,10 @@ def replay(
         Path | None,
         typer.Option("--as-test", metavar="FILE", help="Write a pytest case to this file instead."),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="Environment variable K=V for the handler (never recorded)."),
+    ] = None,
 ) -> None:
     """Re-run a recorded invocation locally (no cloud), or turn it into a pytest case."""
     from relay.record.replay import replay_command
@@ -362,6 +366,7 @@ def replay(
             record_id=record_id,
             watch=watch,
             as_test=as_test,
+            env=env or [],
         )
     )
 

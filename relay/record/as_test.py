@@ -29,13 +29,16 @@ HERE = Path(__file__).parent
 CODE_DIR = HERE / {code_dir!r}
 LAYERS = [{layers}]
 HANDLER = {handler!r}
+# The function's environment variables were never recorded: add what the handler reads.
+ENVIRONMENT: dict[str, str] = {{}}
 
 EVENT = {event}
 {expected}
 
 def {test_name}():
     {docstring}result = invoke_handler(
-        HANDLER, CODE_DIR, EVENT, layers=LAYERS, timeout={timeout!r}, memory_mb={memory!r}
+        HANDLER, CODE_DIR, EVENT, layers=LAYERS, environment=ENVIRONMENT,
+        timeout={timeout!r}, memory_mb={memory!r},
     )
 {asserts}'''
 

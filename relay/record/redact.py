@@ -96,6 +96,8 @@ def _mask_secrets(node: Any, where: str, masked: list[str]) -> Any:
 
 def _mask_path(node: Any, parts: list[str], path: str, masked: list[str]) -> Any:
     if not parts:
+        if node is None:
+            return node  # nothing to hide (and masking it would invent a difference)
         masked.append(path)
         return MASK
     if isinstance(node, str):  # a JSON body inside the event

@@ -27,7 +27,9 @@ class ReplayError(Exception):
     """The recording cannot be replayed here; the message says why and what to do."""
 
 
-def replay_config(record: dict[str, Any]) -> FunctionConfig:
+def replay_config(
+    record: dict[str, Any], environment: dict[str, str] | None = None
+) -> FunctionConfig:
     function = record.get("function") or {}
     context = record.get("context") or {}
     handler, code_dir = function.get("handler"), function.get("code_dir")
@@ -46,6 +48,7 @@ def replay_config(record: dict[str, Any]) -> FunctionConfig:
         handler=handler,
         code_dir=Path(code_dir),
         layers=tuple(Path(p) for p in function.get("layers") or () if Path(p).is_dir()),
+        environment=environment or {},
         timeout=float(context.get("timeout_s") or 3.0),
         memory_mb=int(context.get("memory_mb") or 128),
         region=context.get("region") or "us-east-1",
@@ -73,8 +76,10 @@ def compare(record: dict[str, Any], result: InvocationResult) -> list[str]:
     return differences(record.get("result"), replayed)
 
 
-async def replay_once(runtime: LocalRuntime, record: dict[str, Any]) -> InvocationResult:
-    config = replay_config(record)
+async def replay_once(
+    runtime: LocalRuntime, record: dict[str, Any], environment: dict[str, str]
+) -> InvocationResult:
+    config = replay_config(record, environment)
     runtime.configure(config)
     return await runtime.invoke(config.name, event_bytes(record))
 
@@ -93,16 +98,16 @@ def _report(record: dict[str, Any], result: InvocationResult) -> None:
     sys.stderr.flush()
 
 
-async def _replay(record: dict[str, Any], watch: bool) -> int:
+async def _replay(record: dict[str, Any], watch: bool, environment: dict[str, str]) -> int:
     def log(_function: str, _request_id: str, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     async with LocalRuntime(watch=watch, spares=1 if watch else 0, on_log=log) as runtime:
-        result = await replay_once(runtime, record)
+        result = await replay_once(runtime, record, environment)
         _report(record, result)
         if not watch:
             return 1 if result.function_error else 0
-        config = replay_config(record)
+        config = replay_config(record, environment)
         print(
             f"relay: watching {config.code_dir} — save to replay again, Ctrl-C to stop",
             file=sys.stderr,
@@ -120,12 +125,20 @@ async def _replay(record: dict[str, Any], watch: bool) -> int:
 
 
 def replay_command(
-    *, project: Path, stage: str, record_id: str, watch: bool, as_test: Path | None
+    *,
+    project: Path,
+    stage: str,
+    record_id: str,
+    watch: bool,
+    as_test: Path | None,
+    env: list[str] | None = None,
 ) -> int:
     """Body of `relay replay`: 0 when the handler answered, 1 on a function error, 2 bad input."""
+    from relay.commands.run import UsageError, parse_env
     from relay.record.store import EventStore, RecordNotFound, events_dir
 
     try:
+        environment = parse_env(env or [])
         record = EventStore(events_dir(project, stage)).find(record_id)
         if as_test is not None:
             from relay.record.as_test import write_test
@@ -134,13 +147,13 @@ def replay_command(
             print(f"relay: wrote {path}; run it with: pytest {path}", file=sys.stderr)
             return 0
         replay_config(record)  # fail early with a clear message
-    except (RecordNotFound, ReplayError, FileExistsError) as exc:
+    except (RecordNotFound, ReplayError, FileExistsError, UsageError) as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
     except (OSError, json.JSONDecodeError) as exc:
         print(f"relay: cannot read the recording {record_id}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_replay(record, watch))
+        return asyncio.run(_replay(record, watch, environment))
     except KeyboardInterrupt:
         return 0 if watch else 130

@@ -231,3 +231,28 @@ def test_replay_watch_runs_again_on_every_save(shop: dict[str, Any], tmp_path: P
     finally:
         watcher.terminate()
         watcher.wait(30)
+
+
+def test_replay_takes_the_environment_it_never_recorded(shop: dict[str, Any]) -> None:
+    order = str(uuid.uuid4())
+    status, _ = post(function_url(shop, "Checkout"), {"order": order, "items": []})
+    assert status == 200
+    record = wait_for_record(shop["_app"], lambda r: order in json.dumps(r.get("event")))
+
+    bare = relay(shop["_app"], "replay", record["id"])
+    assert bare.returncode == 1  # the handler reads PAYMENT_API_SECRET, which was not recorded
+    assert json.loads(bare.stdout)["errorType"] == "KeyError"
+    assert "status: ok != error" in bare.stderr
+
+    given = relay(
+        shop["_app"], "replay", record["id"],
+        "--env", "PAYMENT_API_SECRET=local-test-value", "--env", "CURRENCY=EUR",
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert json.loads(json.loads(given.stdout)["body"]) == {
+        "total": 0, "currency": "EUR", "email": None,
+    }  # fmt: skip
+    assert "answers as recorded" in given.stderr
+
+    wrong = relay(shop["_app"], "replay", record["id"], "--env", "not a pair")
+    assert wrong.returncode == 2 and "is not NAME=VALUE" in wrong.stderr

@@ -46,8 +46,8 @@ def test_paths_reach_into_json_bodies_lists_and_any_case() -> None:
 
 
 def test_a_path_that_matches_nothing_changes_nothing() -> None:
-    event = {"a": [1, 2], "b": "text"}
-    assert redact(event, ["a.5", "b.c", "missing.x"]) == (event, [])
+    event = {"a": [1, 2], "b": "text", "email": None}
+    assert redact(event, ["a.5", "b.c", "missing.x", "email"]) == (event, [])
 
 
 def test_paths_come_from_relay_toml_and_cdk_json(tmp_path: Path) -> None:
