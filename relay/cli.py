@@ -68,7 +68,9 @@ LayerDirOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--layer-dir",
-        help="A layer the app references by ARN, as a local folder: NAME_OR_ARN=DIR (repeat).",
+        metavar="NAME=DIR",
+        help="A layer the app references by ARN, as a local folder (NAME: its name or ARN; "
+        "repeat).",
     ),
 ]
 
