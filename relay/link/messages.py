@@ -5,7 +5,7 @@ imported as the top-level module ``messages``; it must import on every Python ru
 Lambda supports (3.9+: no ``X | Y`` evaluated at import). Both ends encode with
 :func:`encode`, decode with :func:`decode` (which validates every field and raises
 :class:`ProtocolError` for anything else), decide inline vs S3 overflow with
-:func:`plan_outbound`, and track the invocations they are waiting for with :class:`InFlight`.
+:func:`plan_outbound`.
 
 Wire format: one JSON object per WebSocket message, ``{"v": 1, "type": ..., ...}``.
 Payloads (events, results, Lambda error JSON) travel as text when they are UTF-8 (the usual
@@ -17,9 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Union, cast
 
@@ -33,7 +32,6 @@ FRAME_LIMIT = 32 * 1024
 MAX_PAYLOAD = 6 * 1024 * 1024 + 1024 * 1024
 
 _MAX_ID = 512
-logger = logging.getLogger("relay.link")
 
 
 class ProtocolError(ValueError):
@@ -461,55 +459,3 @@ def frames(text: str, limit: int = FRAME_LIMIT) -> list[str]:
         return [text]
     step = max(1, limit // 4)  # a character is at most 4 UTF-8 bytes
     return [text[i : i + step] for i in range(0, len(text), step)]
-
-
-# --- invocations in flight --------------------------------------------------------------
-
-
-class InFlight:
-    """Invocations waiting for an answer, so each is answered exactly once.
-
-    An answer naming an unknown (or already answered) invocation is dropped and logged,
-    never applied.
-    """
-
-    def __init__(self, log: Callable[[str], None] | None = None) -> None:
-        self._acked: dict[str, bool] = {}
-        self._log = log or logger.warning
-
-    def start(self, invocation_id: str) -> bool:
-        """Track a new invocation; False when it is already in flight (a duplicate)."""
-        if invocation_id in self._acked:
-            return False
-        self._acked[invocation_id] = False
-        return True
-
-    def accept(self, message: Message) -> bool:
-        """Whether ``message`` answers an invocation in flight; a final answer ends it."""
-        if not isinstance(message, (Ack, Result, Error, Log)):
-            self._log(f"relay: dropped a {message.type} message where an answer was expected")
-            return False
-        if message.id not in self._acked:
-            self._log(
-                f"relay: dropped a {message.type} message for invocation {message.id!r}, "
-                "which is not in flight here (late or duplicate answer)"
-            )
-            return False
-        if isinstance(message, Ack):
-            self._acked[message.id] = True
-        elif isinstance(message, (Result, Error)):
-            del self._acked[message.id]
-        return True
-
-    def acked(self, invocation_id: str) -> bool:
-        return self._acked.get(invocation_id, False)
-
-    def abandon(self, invocation_id: str) -> None:
-        """Stop waiting (timed out): a later answer is then dropped."""
-        self._acked.pop(invocation_id, None)
-
-    def __contains__(self, invocation_id: object) -> bool:
-        return invocation_id in self._acked
-
-    def __len__(self) -> int:
-        return len(self._acked)

@@ -241,32 +241,6 @@ def test_frames_respect_the_frame_limit() -> None:
     assert all(len(part.encode("utf-8")) <= p.FRAME_LIMIT for part in parts)
 
 
-def test_in_flight_answers_each_invocation_once() -> None:
-    dropped: list[str] = []
-    flight = p.InFlight(log=dropped.append)
-    assert flight.start("a")
-    assert not flight.start("a")  # a duplicate is recognised
-    assert flight.accept(p.Ack("a")) and flight.acked("a")
-    assert flight.accept(p.Log("a", "line"))
-    assert flight.accept(p.Result("a", b"1"))
-    assert "a" not in flight and len(flight) == 0
-    assert not flight.accept(p.Result("a", b"2"))  # a second answer is dropped
-    assert not flight.accept(p.Ack("zzz"))  # unknown invocation
-    assert not flight.accept(p.Ping("n"))
-    assert len(dropped) == 3
-    assert "'a', which is not in flight" in dropped[0]
-    assert "'zzz'" in dropped[1]
-
-
-def test_abandoned_invocation_drops_late_answers() -> None:
-    dropped: list[str] = []
-    flight = p.InFlight(log=dropped.append)
-    flight.start("a")
-    flight.abandon("a")
-    assert not flight.accept(p.Result("a", b"late"))
-    assert dropped
-
-
 def test_an_oversized_invoke_never_puts_environment_or_credentials_in_s3() -> None:
     """Secrets forwarded by the stub live in memory only: S3 gets the event, not them."""
     invoke = p.Invoke(
