@@ -226,10 +226,6 @@ class ClientSession:
     def in_flight(self) -> int:
         return sum(1 for entry in self._table.values() if entry.answer is None)
 
-    def answer_of(self, invocation_id: str) -> messages.Result | messages.Error | None:
-        entry = self._table.get(invocation_id)
-        return entry.answer if entry is not None else None
-
     def __contains__(self, invocation_id: object) -> bool:
         return invocation_id in self._table
 
