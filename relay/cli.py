@@ -93,7 +93,10 @@ ObserveOpt = Annotated[
     ),
 ]
 SampleOpt = Annotated[
-    float, typer.Option("--sample", help="--observe: the share of invocations copied (0-1].")
+    float,
+    typer.Option(
+        "--sample", metavar="SHARE", help="--observe: the share of invocations copied (0-1]."
+    ),
 ]
 
 
@@ -354,7 +357,11 @@ def replay(
     ] = None,
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", help="Environment variable K=V for the handler (never recorded)."),
+        typer.Option(
+            "--env",
+            metavar="K=V",
+            help="Environment variable K=V for the handler (never recorded).",
+        ),
     ] = None,
 ) -> None:
     """Re-run a recorded invocation locally (no cloud), or turn it into a pytest case."""
@@ -380,7 +387,9 @@ def trigger(
     ] = None,
     after: Annotated[
         float | None,
-        typer.Option("--after", help="Instead: move the emulator's clock SECONDS forward."),
+        typer.Option(
+            "--after", metavar="SECONDS", help="Instead: move the emulator's clock SECONDS forward."
+        ),
     ] = None,
     stage: StageOpt = None,
     app_dir: AppOpt = None,
