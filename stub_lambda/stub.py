@@ -83,6 +83,10 @@ class RelayTimeout(RelayError):
     """The relay client took the invocation but sent no answer before the deadline."""
 
 
+class _TimesOut(RelayError):
+    """The handler still runs on the laptop (acked) when the function's time is up."""
+
+
 class _Link:
     """This execution environment's WebSocket and ``@connections`` poster: the I/O of the
     stub session, kept while warm."""
@@ -285,6 +289,7 @@ _FAILURES: dict[str, type[RelayError]] = {
     stub_session.LOST: RelayClientLost,
     stub_session.TIMEOUT: RelayTimeout,
     stub_session.ERROR: RelayError,
+    stub_session.DEADLINE: _TimesOut,
 }
 
 _link = _Link()
@@ -296,6 +301,10 @@ def handler(event: Any, context: Any) -> Any:
         invoke = build_invoke(event, context)
         deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000.0
         answer = _link.forward(invoke, deadline)
+    except _TimesOut:
+        # Lambda's own timeout, as if the function had run here: its words, request id, time
+        time.sleep(max(0.0, context.get_remaining_time_in_millis() / 1000.0) + 1.0)
+        raise
     except RelayError as exc:
         print(str(exc))
         if _is_http_event(event):

@@ -106,6 +106,10 @@ NOT_CONNECTED, LOST, TIMEOUT, ERROR = (
     "RelayTimeout",
     "RelayError",
 )
+#: The client acked and is alive, the handler still runs (a breakpoint, a slow handler, a
+#: local timeout whose answer is on its way): the function's time is up, so Lambda's own
+#: timeout is the truthful outcome. The driver lets the function run out its time.
+DEADLINE = "Deadline"
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,10 @@ class StubSession:
         if self.phase in (IDLE, DONE, CONNECTING, POSTING):
             return []
         if now >= self.last_chance:
+            alive = self.acked and now < self.window + ACK_SILENCE
+            if alive and self.phase in (WAITING, CHECKING):
+                self.phase = DONE
+                return [Fail(DEADLINE, "relay: the function's time ran out while it ran")]
             return self._fail(TIMEOUT)
         if self.phase == HELLO and now >= self._hello_until:
             return self._fail(

@@ -377,7 +377,7 @@ class LinkModel(RuleBasedStateMachine):
         for invocation, outcomes in self.outcomes.items():
             if invocation in self.runs and invocation not in self.tainted:
                 (outcome,) = outcomes
-                assert outcome.kind in ("finish", ss.TIMEOUT), (invocation, outcome)
+                assert outcome.kind in ("finish", ss.TIMEOUT, ss.DEADLINE), (invocation, outcome)
 
     def teardown(self) -> None:
         """Every invocation ends: handlers finish, messages flow, time runs to the deadlines."""

@@ -371,12 +371,23 @@ def test_refused_handshake_is_not_retried_and_failed_one_is_once() -> None:
     assert isinstance(fail, ss.Fail) and fail.kind == ss.ERROR
 
 
-def test_deadline_ends_the_wait_with_a_timeout() -> None:
+def test_deadline_while_the_client_runs_it_is_lambdas_own_timeout() -> None:
+    """Acked and alive at the deadline (a breakpoint, or a local timeout's answer still on
+    its way): the function timed out, as Lambda says; not 'was relay start stopped?'."""
     session = ss.StubSession(STAGE)
     warm(session)
     session.start(invoke("i1", T0 + 2), T0, T0 + 2)
     session.posted(T0)
     session.received(m.Ack("i1"), T0 + 0.3)
     assert session.wake == pytest.approx(T0 + 2 - ss.DEADLINE_MARGIN)
+    (fail,) = session.timer(T0 + 2 - ss.DEADLINE_MARGIN)
+    assert isinstance(fail, ss.Fail) and fail.kind == ss.DEADLINE
+
+
+def test_deadline_without_a_word_from_the_client_is_a_relay_timeout() -> None:
+    session = ss.StubSession(STAGE)
+    warm(session)
+    session.start(invoke("i1", T0 + 2), T0, T0 + 2)
+    session.posted(T0)  # no ack within the 3 s window, which the deadline cuts
     (fail,) = session.timer(T0 + 2 - ss.DEADLINE_MARGIN)
     assert isinstance(fail, ss.Fail) and fail.kind == ss.TIMEOUT
