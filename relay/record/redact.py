@@ -86,11 +86,18 @@ def _mask_secrets(node: Any, where: str, masked: list[str]) -> Any:
                     for name, v in value.items()
                 }
                 masked += [f"{here}.{n}" for n in value if _SECRET_NAME.search(str(n))]
-            else:
+            elif isinstance(value, dict | list):
                 out[key] = _mask_secrets(value, here, masked)
+            else:
+                out[key] = value
         return out
     if isinstance(node, list):
-        return [_mask_secrets(item, f"{where}.{i}", masked) for i, item in enumerate(node)]
+        # Scalars (most of a large event) need neither a path nor a call: that walk was
+        # most of a recording's CPU (bench/bench_record.py).
+        return [
+            _mask_secrets(item, f"{where}.{i}", masked) if isinstance(item, dict | list) else item
+            for i, item in enumerate(node)
+        ]
     return node
 
 

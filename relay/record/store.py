@@ -48,6 +48,7 @@ class EventStore:
         self._lock = threading.Lock()
         self._entries: list[Entry] | None = None  # oldest first, loaded on first write
         self._total = 0
+        self._folder_ready = False
 
     # -- writing ------------------------------------------------------------------------
 
@@ -55,10 +56,11 @@ class EventStore:
         """Write one recording (its ``id`` and ``at`` are filled in) and apply the cap."""
         record.setdefault("id", new_id())
         at_ms = int(record.setdefault("at", 0) * 1000)
-        data = json.dumps(record, indent=1, ensure_ascii=False).encode()
+        # Compact: json's C encoder serves only indent=None (indent=1 ran the pure-Python one).
+        data = json.dumps(record, ensure_ascii=False).encode()
         if len(data) > MAX_RECORD_BYTES:
             record = {**record, "event": None, "result": None, "truncated": len(data)}
-            data = json.dumps(record, indent=1, ensure_ascii=False).encode()
+            data = json.dumps(record, ensure_ascii=False).encode()
         with self._lock:
             self._ensure_folder()
             entries = self._load_entries()  # before writing, so the new file counts once
@@ -74,8 +76,11 @@ class EventStore:
         return entry
 
     def _ensure_folder(self) -> None:
+        if self._folder_ready and self.folder.is_dir():
+            return
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.folder, 0o700)  # mkdir's mode is masked by umask and skips existing
+        self._folder_ready = True
 
     def _load_entries(self) -> list[Entry]:
         if self._entries is None:
@@ -136,7 +141,10 @@ def _write_private(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o600)
+        # O_CREAT's 0600 can only lose bits to the umask; a leftover .tmp from a crash may
+        # carry other bits, so it is fixed here only when it is not already private.
+        if os.stat(tmp).st_mode & 0o077:
+            os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
