@@ -48,7 +48,7 @@ def _cpu_per_event(events: list[InvocationEvent], record: bool, folder: Path) ->
             recorder(event)
         recorder.close()
     else:
-        for event in events:
+        for _event in events:
             pass
     return (time.process_time() - start) / len(events) * 1e6
 
