@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-#: CloudFormation output keys; relay/deploy.py and the emulator read them by these names.
+#: CloudFormation output keys; relay/cloud/go_live.py and the emulator read them by these names.
 OUTPUT_WEBSOCKET_URL = "WebSocketUrl"
 OUTPUT_CONNECTIONS_ENDPOINT = "ConnectionsEndpoint"
 OUTPUT_TABLE = "ConnectionTable"

@@ -5,8 +5,8 @@ exactly the identity and wiring the real code would have; it gains the ``RELAY_*
 (plain strings from the deployed debug stack, never cross-stack references, so the debug
 stack can be removed on its own) and the least permissions the stub needs.
 
-An unmodified app is put in live mode by relay itself (relay/cloud/synth.py hooks ``App.synth``);
-an app may also opt in by code with one line: ``relay.cdk.live.enable(app)``.
+An unmodified app is put in live mode by relay itself (relay/cloud/synth_hook.py hooks
+``App.synth``); an app may also opt in by code with one line: ``relay.cdk.live.enable(app)``.
 """
 
 from __future__ import annotations

@@ -406,7 +406,7 @@ def trigger(
 @app.command()
 def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
     """Synthesize the app in live mode; prints the cloud assembly folder last."""
-    from relay.cloud.deploy import synth_command
+    from relay.cloud.commands import synth_command
 
     project = _project(app_dir)
     raise typer.Exit(synth_command(stage=_stage(stage, project), project=project))
@@ -415,7 +415,7 @@ def synth(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
 @app.command()
 def deploy(stage: StageOpt = None, app_dir: AppOpt = None) -> None:
     """Deploy the real code again (no stub) for the stage."""
-    from relay.cloud.deploy import deploy_command
+    from relay.cloud.commands import deploy_command
 
     project = _project(app_dir)
     raise typer.Exit(deploy_command(stage=_stage(stage, project), project=project))
@@ -430,7 +430,7 @@ def remove(
     ] = False,
 ) -> None:
     """Remove the stage's debug stack (and with --all its stacks)."""
-    from relay.cloud.deploy import remove_command
+    from relay.cloud.commands import remove_command
 
     project = _project(app_dir)
     raise typer.Exit(

@@ -1,6 +1,6 @@
 """A live stage and its functions, whichever cloud they live in (AWS or the emulator).
 
-``relay.cloud.deploy.go_live`` returns a ``LiveStage``; the emulator's provisioning returns
+``relay.cloud.go_live.go_live`` returns a ``LiveStage``; the emulator's provisioning returns
 ``relay.emulator.resources.Provisioned``, a ``LiveStage`` with its report (skipped types,
 warnings, notes). Each relayed function is a ``LiveFunction`` with the ``FunctionConfig``
 the local runtime runs it with.

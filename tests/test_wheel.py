@@ -132,7 +132,7 @@ def test_debug_stack_synth_from_the_wheel_in_an_app_with_its_own_infra(
         "import sys\n"
         "from pathlib import Path\n"
         "from relay.cdk.debug_stack import CLIENT_PRINCIPAL_ENV, debug_stack_name\n"
-        "from relay.cloud.deploy import pinned_cli_version\n"
+        "from relay.cloud.cdk_cli import pinned_cli_version\n"
         "from relay.cloud.stub_asset import build_stub_asset\n"
         "from relay.cloud.synth import synthesize_debug\n"
         "assert 'site-packages' in __import__('relay').__file__, __import__('relay').__file__\n"

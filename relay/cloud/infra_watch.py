@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from relay.cloud import synth
+from relay.cloud.assembly import Assembly
+from relay.cloud.aws_checks import aws_identity, stack_outputs
+from relay.cloud.cdk_cli import DeployError, Progress, run_cdk
+from relay.cloud.go_live import live_targets, observe_settings, stub_asset_dir, synthesize_live
 
 
 async def watch_infrastructure(
@@ -23,8 +30,6 @@ async def watch_infrastructure(
     observe: float | None = None,
 ) -> None:
     from watchfiles import awatch
-
-    from relay.cloud.deploy import DeployError, apply_live, diff_live, infra_filter
 
     if not sys.stdin.isatty():
         view.info("infrastructure changes are not watched (no terminal to confirm deploys)")
@@ -52,3 +57,54 @@ async def watch_infrastructure(
             view.error(str(exc))
             continue
         view.info("deployed")
+
+
+def infra_filter(code_dirs: list[Path]) -> Callable[[Any, str], bool]:
+    """A watchfiles filter for the app's infrastructure code (not function code or output)."""
+    from watchfiles import PythonFilter
+
+    base = PythonFilter(extra_extensions=(".json", ".yaml", ".yml", ".ts", ".js"))
+    code = [Path(d).resolve() for d in code_dirs]
+    skip = {".relay", "cdk.out", "node_modules", ".git", ".venv", "__pycache__"}
+
+    def accept(change: Any, path: str) -> bool:
+        p = Path(path)
+        if not base(change, path) or skip & set(p.parts):
+            return False
+        return not any(p.is_relative_to(d) for d in code)
+
+    return accept
+
+
+def diff_live(
+    stage: str, project: Path, *, increase_timeout: bool = False, observe: float | None = None
+) -> tuple[str, Assembly]:
+    """Synthesize the changed app in live mode and the toolkit's template diff against AWS."""
+    from relay.cdk.debug_stack import debug_stack_name
+    from relay.cdk.live import LiveConfig
+
+    project = Path(project).resolve()
+    account, region = aws_identity()
+    outputs = stack_outputs(debug_stack_name(stage), region)
+    if not outputs:
+        raise DeployError(f"stage {stage} is not live: run `relay start --stage {stage}`")
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    live = LiveConfig(
+        stage=stage, stub_dir=str(stub_asset_dir()), targets=live_targets(stage, outputs),
+        increase_timeout=increase_timeout, **observe_settings(observe),
+    )  # fmt: skip
+    assembly = synthesize_live(project, stage, live, env, lambda _line: None)
+    synth.write_functions(project, stage, assembly)
+    text = run_cdk(["diff", "--app", str(assembly.directory), "--all"], project, env=env)
+    return text, assembly
+
+
+def apply_live(project: Path, assembly: Assembly, progress: Progress) -> None:
+    """Deploy an assembly from :func:`diff_live` (after the developer pressed ENTER)."""
+    account, region = aws_identity()
+    env = {"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region}
+    run_cdk(
+        ["deploy", "--app", str(assembly.directory), "--all", "--require-approval", "never",
+         "--hotswap-fallback"],
+        Path(project), env=env, progress=progress,
+    )  # fmt: skip

@@ -1,7 +1,8 @@
 """What relay checks before it changes anything in an AWS account, and AWS errors in one line.
 
 Pure where it can be (assemblies in, problems out), so the checks are tested without an
-account; relay/cloud/deploy.py calls AWS and raises its DeployError with these words.
+account; relay/cloud/aws_checks.py and go_live.py call AWS and raise DeployError with
+these words.
 """
 
 from __future__ import annotations

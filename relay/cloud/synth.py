@@ -5,7 +5,7 @@ as the toolkit does) with a ``sitecustomize`` on ``PYTHONPATH`` that hooks ``Sta
 once ``aws_cdk`` is imported: an unmodified app is put in live mode by relay, in its own
 process. A second start with no change to the app's files or options costs nothing.
 
-This module is also the hook's code, so it imports nothing heavy at the top.
+The hook itself is relay/cloud/synth_hook.py; reading the assembly is relay/cloud/assembly.py.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from relay import session
+from relay.cloud import synth_hook
+from relay.cloud.assembly import RECORD_FILE, Assembly, nested_template
 from relay.package_dirs import CDK_DIR, RELAY_ROOT
 
 CACHE_KEY_FILE = "relay-cache-key"
 HOOK_ENV = "RELAY_SYNTH_HOOK"
 LIVE_CONFIG_ENV = "RELAY_LIVE_CONFIG"  # = relay.cdk.live.CONFIG_ENV (not imported: it loads CDK)
-RECORD_FILE = "relay-live.json"  # = relay.cdk.live.RECORD_FILE
 #: Folders that never hold app code; skipped when hashing the app for the cache.
 _SKIP_DIRS = {
     ".git", ".relay", "cdk.out", "node_modules", ".venv", "venv", "__pycache__",
@@ -44,7 +44,7 @@ if _os.environ.get("RELAY_SYNTH_HOOK"):
     if _root not in _sys.path:
         _sys.path.append(_root)  # last: never shadow the app's own modules
     try:
-        from relay.cloud.synth import install_hook as _install
+        from relay.cloud.synth_hook import install_hook as _install
     except Exception as _exc:  # the app must still run; relay reports the missing record
         print(f"relay: live-mode hook not installed: {_exc}", file=_sys.stderr)
     else:
@@ -54,69 +54,6 @@ if _os.environ.get("RELAY_SYNTH_HOOK"):
 
 class SynthError(Exception):
     """Synthesis could not run or failed; the message says what to do next."""
-
-
-@dataclass(frozen=True)
-class Assembly:
-    """A synthesized cloud assembly on disk."""
-
-    directory: Path
-    cached: bool
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.directory / "manifest.json").read_text())
-
-    def stacks(self) -> dict[str, dict[str, Any]]:
-        """Stack artifacts by artifact id (nested stages included), each with its template."""
-        found: dict[str, dict[str, Any]] = {}
-        _collect_stacks(self.directory, found)
-        return found
-
-    def template(self, artifact_id: str) -> dict[str, Any]:
-        return self.stacks()[artifact_id]["template"]
-
-    def live_record(self) -> dict[str, Any] | None:
-        path = self.directory / RECORD_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _collect_stacks(directory: Path, found: dict[str, dict[str, Any]]) -> None:
-    """Stacks of this assembly and of every nested one (a ``cdk.Stage``'s), by node path.
-
-    Node paths (the manifest's display names) are unique across Stages; artifact ids are not
-    (``Dev/Api`` and ``Prod/Api`` are both ``Api`` in their own assemblies).
-    """
-    manifest = json.loads((directory / "manifest.json").read_text())
-    for artifact_id, artifact in manifest.get("artifacts", {}).items():
-        kind = artifact.get("type")
-        props = artifact.get("properties", {})
-        if kind == "aws:cloudformation:stack":
-            template = json.loads((directory / props["templateFile"]).read_text())
-            display = artifact.get("displayName", artifact_id)
-            found[display] = {
-                "artifact_id": artifact_id,
-                "stack_name": props.get("stackName", artifact_id),
-                "environment": artifact.get("environment"),
-                "template": template,
-                "directory": directory,
-                "display_name": display,
-                "bootstrap_parameter": props.get("bootstrapStackVersionSsmParameter"),
-            }
-        elif kind == "cdk:cloud-assembly":
-            _collect_stacks(directory / props["directoryName"], found)
-
-
-def nested_template(stack: dict[str, Any], logical_ids: list[str]) -> dict[str, Any] | None:
-    """The template of a NestedStack: follow ``AWS::CloudFormation::Stack`` resources down."""
-    template: dict[str, Any] | None = stack["template"]
-    for logical in logical_ids:
-        resource = (template or {}).get("Resources", {}).get(logical) or {}
-        path = (resource.get("Metadata") or {}).get("aws:asset:path")
-        if not path:
-            return None
-        template = json.loads((Path(stack["directory"]) / path).read_text())
-    return template
 
 
 def read_cdk_json(project: Path) -> dict[str, Any]:
@@ -206,6 +143,7 @@ def _cache_key(
         _tree_fingerprint(project, digest)
     _tree_fingerprint(CDK_DIR, digest)  # relay's Aspect and debug stack
     digest.update(Path(__file__).read_bytes())
+    digest.update(Path(synth_hook.__file__).read_bytes())
     stubs = [json.loads(env_keys.get(LIVE_CONFIG_ENV) or "{}").get("stub_dir")]
     stubs.append(env_keys.get("RELAY_STUB_DIR"))
     for stub in stubs:
@@ -423,87 +361,3 @@ def write_functions(project: Path, stage: str, assembly: Assembly) -> list[dict[
         {"stage": stage, "assembly": str(assembly.directory), "functions": functions},
     )
     return functions
-
-
-# --- the hook, run inside the app's process -------------------------------------------------
-
-
-def install_hook() -> None:
-    """Patch ``aws_cdk.Stage.synth`` as soon as the app imports ``aws_cdk``."""
-    import importlib.abc
-    import importlib.util
-
-    class _Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002
-            if name != "aws_cdk":
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.loader is None:
-                return spec
-            loader = spec.loader
-            original = loader.exec_module  # type: ignore[attr-defined]
-
-            def exec_module(module: Any) -> None:
-                original(module)
-                _patch_stage(module)
-
-            loader.exec_module = exec_module  # type: ignore[method-assign]
-            return spec
-
-    if "aws_cdk" in sys.modules:
-        _patch_stage(sys.modules["aws_cdk"])
-    else:
-        sys.meta_path.insert(0, _Finder())
-
-
-def _patch_stage(aws_cdk: Any) -> None:
-    """Wrap ``synth`` of ``Stage`` and ``App`` (App overrides it) to apply live mode first,
-    and note what the app's own construct calls say (``relay.cdk.live.watch_app_calls``)."""
-    _relay_live_module().watch_app_calls(aws_cdk)
-    for cls in (aws_cdk.Stage, aws_cdk.App):
-        if "synth" in cls.__dict__ and not getattr(cls.__dict__["synth"], "_relay", False):
-            cls.synth = _live_synth(cls.__dict__["synth"])
-
-
-def _relay_live_module() -> Any:
-    """``relay.cdk.live``, imported in the app's own Python.
-
-    relay's folder is on the app's ``sys.path`` (last), so ``relay`` imports; ``relay.cdk``
-    does too from a wheel, but from a source checkout it lives in ``infra/``, mapped by an
-    editable install's import hook that the app's Python may lack: then it is registered
-    from its folder. Either way the app's own ``infra`` package is never touched.
-    """
-    import importlib
-    import importlib.util
-
-    try:
-        return importlib.import_module("relay.cdk.live")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("relay.cdk", "relay.cdk.live"):
-            raise
-    spec = importlib.util.spec_from_file_location(
-        "relay.cdk", CDK_DIR / "__init__.py", submodule_search_locations=[str(CDK_DIR)]
-    )
-    assert spec is not None and spec.loader is not None
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["relay.cdk"] = package
-    spec.loader.exec_module(package)
-    return importlib.import_module("relay.cdk.live")
-
-
-def _live_synth(original: Any) -> Any:
-    def synth(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.node.scope is not None:  # a nested stage: the root applies the Aspect
-            return original(self, *args, **kwargs)
-        live = _relay_live_module()
-        enable, write_record = live.enable, live.write_record
-
-        aspect = enable(self)
-        assembly = original(self, *args, **kwargs)
-        if aspect is not None:
-            write_record(aspect, Path(assembly.directory))
-        return assembly
-
-    synth._relay = True  # type: ignore[attr-defined]
-    return synth

@@ -290,7 +290,8 @@ def _attach_running_emulator(options: StartOptions) -> LiveTarget | None:
 
 
 async def _aws_target(options: StartOptions, view: LiveView) -> LiveTarget:
-    from relay.cloud.deploy import DeployError, go_live
+    from relay.cloud.cdk_cli import DeployError
+    from relay.cloud.go_live import go_live
 
     try:
         live = await asyncio.to_thread(

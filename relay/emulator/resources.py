@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay.cloud import synth
+from relay.cloud.assembly import Assembly
 from relay.emulator import services
 from relay.emulator.cfn import Resolver, Stack, Unresolvable, collect_exports, name_resources
 from relay.emulator.cfn.names import physical_name, suffix
@@ -93,9 +93,7 @@ class StageResources:
             )
         return self._clients[service]
 
-    def create(
-        self, debug: synth.Assembly, app: synth.Assembly, records: list[dict[str, Any]]
-    ) -> Provisioned:
+    def create(self, debug: Assembly, app: Assembly, records: list[dict[str, Any]]) -> Provisioned:
         debug_stacks = self._stacks(debug)
         app_stacks = self._stacks(app)
         self._relays_own = {id(stack) for stack in debug_stacks}
@@ -239,7 +237,7 @@ class StageResources:
     # -- templates -----------------------------------------------------------------------
 
     @staticmethod
-    def _stacks(assembly: synth.Assembly) -> list[Stack]:
+    def _stacks(assembly: Assembly) -> list[Stack]:
         return [
             Stack(artifact_id, s["stack_name"], s["template"], s["directory"])
             for artifact_id, s in assembly.stacks().items()

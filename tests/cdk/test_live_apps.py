@@ -17,6 +17,7 @@ import pytest
 
 from relay.cdk.live import LiveConfig, LiveTargets, edited_folder
 from relay.cloud import synth
+from relay.cloud.assembly import Assembly, nested_template
 from relay.cloud.stub_asset import build_stub_asset
 
 APPS = Path(__file__).parent.parent / "apps"
@@ -25,7 +26,7 @@ ENV = {"CDK_DEFAULT_REGION": "us-east-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
 
 
 class Synthesized:
-    def __init__(self, project: Path, assembly: synth.Assembly) -> None:
+    def __init__(self, project: Path, assembly: Assembly) -> None:
         self.project = project
         self.assembly = assembly
         self.functions = {f["path"]: f for f in synth.write_functions(project, STAGE, assembly)}
@@ -34,7 +35,7 @@ class Synthesized:
         """A function's resource in its (possibly nested) template."""
         fn = self.functions[path]
         stack = self.assembly.stacks()[fn["stack"]]
-        template = synth.nested_template(stack, fn["nested"])
+        template = nested_template(stack, fn["nested"])
         assert template is not None
         return template["Resources"][fn["logical_id"]]
 

@@ -11,6 +11,7 @@ import pytest
 
 from relay.cdk.live import LiveConfig, LiveTargets
 from relay.cloud import synth
+from relay.cloud.assembly import Assembly
 from relay.cloud.stub_asset import build_stub_asset
 
 SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
@@ -31,12 +32,12 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> LiveConfig:
 
 
 @pytest.fixture(scope="module")
-def assembly(project: Path, config: LiveConfig) -> synth.Assembly:
+def assembly(project: Path, config: LiveConfig) -> Assembly:
     out = project / ".relay" / "stages" / "alice" / "cdk.out.test"
     return synth.synthesize(project, "alice", out_dir=out, live=config, validation=False)
 
 
-def test_unmodified_app_is_synthesized_in_live_mode(assembly: synth.Assembly) -> None:
+def test_unmodified_app_is_synthesized_in_live_mode(assembly: Assembly) -> None:
     assert assembly.cached is False
     stacks = assembly.stacks()
     assert list(stacks) == ["shop-alice"]  # the stage came in through the context
@@ -53,7 +54,7 @@ def test_unmodified_app_is_synthesized_in_live_mode(assembly: synth.Assembly) ->
 
 
 def test_functions_json_records_source_dirs_and_raw_environment(
-    project: Path, assembly: synth.Assembly
+    project: Path, assembly: Assembly
 ) -> None:
     functions = synth.write_functions(project, "alice", assembly)
     saved = json.loads((project / ".relay/stages/alice/functions.json").read_text())
@@ -81,7 +82,7 @@ def test_functions_json_records_source_dirs_and_raw_environment(
 
 
 def test_second_synth_with_no_change_is_cached(
-    project: Path, config: LiveConfig, assembly: synth.Assembly
+    project: Path, config: LiveConfig, assembly: Assembly
 ) -> None:
     again = synth.synthesize(
         project, "alice", out_dir=assembly.directory, live=config, validation=False
@@ -91,7 +92,7 @@ def test_second_synth_with_no_change_is_cached(
 
 
 def test_a_changed_option_or_file_synthesizes_again(
-    project: Path, config: LiveConfig, assembly: synth.Assembly
+    project: Path, config: LiveConfig, assembly: Assembly
 ) -> None:
     other = synth.synthesize(
         project, "bob", out_dir=project / ".relay/stages/bob/cdk.out.test", live=config,
@@ -176,7 +177,7 @@ def test_an_app_with_its_own_infra_package_goes_live(tmp_path: Path, config: Liv
 def test_the_debug_stack_is_not_synthesized_again_for_an_app_edit(
     project: Path, config: LiveConfig
 ) -> None:
-    def debug(stage: str) -> synth.Assembly:
+    def debug(stage: str) -> Assembly:
         return synth.synthesize_debug(
             project, stage, stub_dir=Path(config.stub_dir),
             out_dir=project / f".relay/stages/{stage}/cdk.out.debug-test", validation=False,

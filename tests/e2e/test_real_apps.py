@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.cloud.synth import Assembly
+from relay.cloud.assembly import Assembly
 from relay.runtime.envs import CACHE_ENV, choose_interpreter
 from tests.e2e.relay_process import RelayProcess, connected, lambda_client, read_session
 
