@@ -21,6 +21,7 @@ from typing import Any
 
 from relay.client import signing
 from relay.client.connections import AsyncConnectionsApi
+from relay.client.credentials import CredentialCache
 from relay.client.functions import FunctionConfigs
 from relay.client.invocations import InvocationEvent, Invocations
 from relay.client.posting import Poster
@@ -81,7 +82,7 @@ class RelayClient:
             stage,
             self.functions,
             runtime.configure,
-            self._developer_credentials if local_credentials else None,
+            CredentialCache(self._local_credentials).get if local_credentials else None,
         )
         link = client_session.ClientSession(
             stage, heartbeat=heartbeat, reconnect_after=reconnect_after
@@ -146,9 +147,7 @@ class RelayClient:
         from websockets.exceptions import ConnectionClosed
 
         url = signing.with_query(self.websocket_url, {"role": "client", "stage": self.stage})
-        credentials = await self._run_blocking(
-            lambda: self.session.get_credentials().get_frozen_credentials()
-        )
+        credentials = await self._run_blocking(self._frozen_credentials)
         headers = signing.handshake_headers(url, credentials, self.region)
         async with connect(
             url,
@@ -234,17 +233,19 @@ class RelayClient:
             retries={"max_attempts": 2, "mode": "standard"},
             tcp_keepalive=True,
         )
-        credentials = self.session.get_credentials()
-        api = AsyncConnectionsApi(
-            self.connections_endpoint, credentials.get_frozen_credentials, self.region
-        )
+        api = AsyncConnectionsApi(self.connections_endpoint, self._frozen_credentials, self.region)
+        api.credentials.prime()  # in a thread (run() calls this one with _run_blocking)
         self._s3 = self.session.client(
             "s3", endpoint_url=self.s3_endpoint, region_name=self.region, config=config
         )
         self._invocations.poster = Poster(self.stage, api, self._s3, self._run_blocking)
 
-    def _developer_credentials(self) -> messages.Credentials:
-        frozen = self.session.get_credentials().get_frozen_credentials()
+    def _frozen_credentials(self) -> Any:
+        """Blocking (the credential chain may call STS/SSO): run off the loop only."""
+        return self.session.get_credentials().get_frozen_credentials()
+
+    def _local_credentials(self) -> messages.Credentials:
+        frozen = self._frozen_credentials()
         return messages.Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     async def _run_blocking(self, fn: Callable[[], Any]) -> Any:

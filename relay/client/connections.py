@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from relay.client.credentials import CredentialCache
 from relay.client.signing import ConnectionGone, ConnectionsApiError
 
 __all__ = ["AsyncConnectionsApi", "ConnectionGone", "ConnectionsApiError"]
@@ -40,7 +41,8 @@ class AsyncConnectionsApi:
         self.endpoint = endpoint.rstrip("/")
         self.region = region
         self.timeout = timeout
-        self._credentials = credentials
+        #: resolved off the loop; the client primes it in a thread before its first post
+        self.credentials = CredentialCache(credentials)
         self._parts = urlsplit(self.endpoint)
         self._tls = self._parts.scheme == "https"
         self._port = self._parts.port or (443 if self._tls else 80)
@@ -82,7 +84,8 @@ class AsyncConnectionsApi:
         request = AWSRequest(
             method=method, url=urlunsplit(self._parts._replace(path=path)), data=data
         )
-        SigV4Auth(self._credentials(), "execute-api", self.region).add_auth(request)
+        credentials = self.credentials.current() or await self.credentials.get()
+        SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._parts.netloc}"]
         lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
         lines.append(f"Content-Length: {len(data)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class FunctionConfigs:
         stage: str,
         functions: dict[str, FunctionConfig],
         configure: Callable[[FunctionConfig], None],
-        local_credentials: Callable[[], messages.Credentials] | None = None,
+        local_credentials: Callable[[], Awaitable[messages.Credentials]] | None = None,
     ) -> None:
         """``local_credentials``: the developer's own credentials replace the role's."""
         self.stage = stage
@@ -46,7 +46,7 @@ class FunctionConfigs:
         self._local_credentials = local_credentials
         self._configured: dict[str, _Configured] = {}
 
-    def config_for(self, invoke: messages.Invoke) -> FunctionConfig:
+    async def config_for(self, invoke: messages.Invoke) -> FunctionConfig:
         """The function's config with the stub's environment and credentials (cached).
 
         Raises LookupError, with what to do, for a function this client does not know.
@@ -62,10 +62,11 @@ class FunctionConfigs:
         current = self._configured.get(base.name)
         if current is not None and current.key == key:
             return current.config  # the warm path: nothing changed since the last invoke
-        environment = dict(invoke.environment)
         credentials = invoke.credentials
         if self._local_credentials is not None:
-            credentials = self._local_credentials()
+            credentials = await self._local_credentials()  # resolved off the loop
+            current = self._configured.get(base.name)  # another invoke may have configured it
+        environment = dict(invoke.environment)
         if credentials is not None:
             environment["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
             environment["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key

@@ -136,7 +136,7 @@ class Invocations:
     async def _observe(self, invoke: messages.Invoke) -> None:
         """Observe mode: run the cloud's event here too; observers compare the answers."""
         try:
-            config = self.configs.config_for(invoke)
+            config = await self.configs.config_for(invoke)
         except LookupError as exc:
             log.warning("relay: observed an invocation of an unknown function: %s", exc)
             return
@@ -177,7 +177,7 @@ class Invocations:
 
     async def _answer_of(self, invoke: messages.Invoke) -> messages.Result | messages.Error:
         try:
-            config = self.configs.config_for(invoke)
+            config = await self.configs.config_for(invoke)
         except LookupError as exc:
             return self._relay_error(invoke, "Relay.FunctionNotFound", str(exc))
         try:

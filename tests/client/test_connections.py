@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from blocking_credentials import DEADLINE, BlockingRefresh
 from botocore.credentials import Credentials
 from websockets.sync.client import connect
 
@@ -205,3 +206,29 @@ def test_async_pool_drops_connections_idle_too_long(monkeypatch: pytest.MonkeyPa
     assert asyncio.run(scenario()) == 1  # kept alive: one connection for three posts
     monkeypatch.setattr(connections, "MAX_IDLE", -1.0)  # every pooled one is too old now
     assert asyncio.run(scenario()) == 3
+
+
+def test_async_posts_refresh_credentials_off_the_event_loop(
+    gateway: tuple[Emulator, Any],
+) -> None:
+    """Issue 10: botocore's refresh (SSO/STS, network calls) ran on relay's event loop."""
+    emu, api = gateway
+    c = emu.credentials
+    refresh = BlockingRefresh(c.access_key, c.secret_key, c.session_token)
+    credentials = refresh.credentials()
+
+    async def scenario() -> None:
+        poster = AsyncConnectionsApi(
+            api.connections_endpoint, credentials.get_frozen_credentials, REGION
+        )
+        post = asyncio.ensure_future(poster.post("no-such-connection", b"{}"))
+        await refresh.release_from_the_loop()
+        # 410, not 403: the emulator verified the signature of the refreshed credentials
+        with pytest.raises(signing.ConnectionGone):
+            await asyncio.wait_for(post, DEADLINE)
+        with pytest.raises(signing.ConnectionGone):  # reused: no second refresh
+            await poster.post("no-such-connection", b"{}")
+        await poster.close()
+
+    asyncio.run(scenario())
+    assert refresh.calls == 1
