@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from relay.invocations import InvocationContext, InvocationEvent
+from relay.observe.invocations import InvocationContext, InvocationEvent
 from relay.record.recorder import Recorder
 from relay.record.store import EventStore
 

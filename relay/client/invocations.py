@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from relay.client.functions import FunctionConfigs
 from relay.client.posting import Poster
-from relay.invocations import InvocationContext, InvocationEvent, finished
 from relay.link import client_session as cs
 from relay.link import messages
 from relay.link.client_session import relay_error
+from relay.observe.invocations import InvocationContext, InvocationEvent, finished
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
 log = logging.getLogger("relay.client")

@@ -375,7 +375,7 @@ async def _prepare_functions(view: LiveView, target: LiveTarget, runtime: Any) -
 
 async def _run_client(options: StartOptions, view: LiveView, target: LiveTarget, debug: Any) -> int:
     from relay.client import RelayClient
-    from relay.observers import ObserverError
+    from relay.observe.observers import ObserverError
 
     view.name_functions({f.function_name: f.path for f in target.functions})
     runtime = _runtime(view, debug)
@@ -475,7 +475,7 @@ async def _observers(
     options: StartOptions, view: LiveView, runtime: Any, target: LiveTarget
 ) -> Any:
     """The live view, recorder and web console, subscribed to one invocation feed."""
-    from relay.observers import open_observers
+    from relay.observe.observers import open_observers
 
     return await open_observers(
         project=options.project,
@@ -492,14 +492,14 @@ async def _observers(
 async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     """Direct mode: the emulator in this process, its front doors calling the runtime.
 
-    See relay/direct.py and docs/architecture.md ("Direct mode") for why: the stub, the
+    See relay/commands/direct.py and docs/architecture.md ("Direct mode") for why: the stub, the
     WebSocket and a second process cost ~5x the CPU of the invocation itself.
     """
-    from relay.direct import DirectInvoker, direct_config
+    from relay.commands.direct import DirectInvoker, direct_config
     from relay.emulator import LOCAL_CREDENTIALS, Emulator
     from relay.emulator.command import remove_own_state, write_state
     from relay.emulator.provision import ProvisionError, provision
-    from relay.observers import ObserverError
+    from relay.observe.observers import ObserverError
 
     async with contextlib.AsyncExitStack() as stack:
         runtime = None

@@ -1,4 +1,4 @@
-"""The recorder: an :class:`~relay.invocations.InvocationFeed` subscriber that writes each
+"""The recorder: an :class:`~relay.observe.invocations.InvocationFeed` subscriber that writes each
 finished live invocation to the stage's :class:`~relay.record.store.EventStore`.
 
 Writes happen on one long-lived background thread, in order, so the event loop serving
@@ -14,7 +14,7 @@ import queue
 import threading
 from pathlib import Path
 
-from relay.invocations import InvocationEvent
+from relay.observe.invocations import InvocationEvent
 from relay.record.recording import to_record
 from relay.record.store import EventStore
 

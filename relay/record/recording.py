@@ -1,4 +1,4 @@
-"""An :class:`~relay.invocations.InvocationEvent` as a recording (a JSON document), and back
+"""An :class:`~relay.observe.invocations.InvocationEvent` as a recording (a JSON document), and back
 into what a replay needs. Masking happens here, before anything reaches the disk."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from relay.invocations import InvocationEvent
+from relay.observe.invocations import InvocationEvent
 from relay.record.redact import redact
 from relay.record.triggers import guess_trigger
 

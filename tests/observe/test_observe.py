@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from relay.client import RelayClient
-from relay.invocations import InvocationEvent
 from relay.observe import HANDLER
+from relay.observe.invocations import InvocationEvent
 from relay.observe.layer import build_observe_layer
 from relay.runtime import FunctionConfig, LocalRuntime
 from relay.ui.console.state import observed_differences

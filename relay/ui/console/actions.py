@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from relay.invocations import InvocationContext, InvocationEvent, finished
+from relay.observe.invocations import InvocationContext, InvocationEvent, finished
 from relay.record.as_test import write_test
 from relay.record.differences import differences
 from relay.record.recording import decode_payload, to_record

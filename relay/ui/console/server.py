@@ -25,7 +25,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from relay.invocations import InvocationEvent
+from relay.observe.invocations import InvocationEvent
 from relay.ui.console.state import ConsoleState
 
 log = logging.getLogger("relay.console")

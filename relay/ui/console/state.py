@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from relay.invocations import InvocationEvent
+from relay.observe.invocations import InvocationEvent
 from relay.record.recording import decode_payload, record_id
 from relay.record.redact import redact
 from relay.record.triggers import guess_trigger

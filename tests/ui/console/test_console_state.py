@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from relay.invocations import InvocationContext, InvocationEvent
+from relay.observe.invocations import InvocationContext, InvocationEvent
 from relay.ui.console.state import KEEP, ConsoleState, observed_differences
 
 CONTEXT = InvocationContext(function_name="shop-Charge", function_path="shop/Charge")

@@ -11,11 +11,11 @@ from pathlib import Path
 import boto3
 
 from relay.client import InvocationEvent
-from relay.direct import DirectInvoker, direct_config
+from relay.commands.direct import DirectInvoker, direct_config
 from relay.emulator import Emulator
 from relay.runtime import FunctionConfig, LocalRuntime
 
-FIXTURES = Path(__file__).parent / "emulator" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "emulator" / "fixtures"
 
 
 def test_direct_config_keeps_the_emulators_environment_without_relays_own() -> None:

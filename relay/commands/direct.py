@@ -15,10 +15,10 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from relay.invocations import InvocationEvent, context_of, finished
+from relay.observe.invocations import InvocationEvent, context_of, finished
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
 
-log = logging.getLogger("relay.direct")
+log = logging.getLogger("relay.commands.direct")
 
 _CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 

@@ -1,5 +1,5 @@
 """Who watches a `relay start` session's invocations: the live view, the recorder and the web
-console, all subscribed to one :class:`~relay.invocations.InvocationFeed`.
+console, all subscribed to one :class:`~relay.observe.invocations.InvocationFeed`.
 
 `relay start` builds this once and hands ``feed.publish`` to whatever delivers invocations to
 the local runtime (the relay client, or the emulator's direct mode).
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.invocations import InvocationFeed
+from relay.observe.invocations import InvocationFeed
 from relay.record.recorder import Recorder
 from relay.record.redact import RedactionConfigError, load_paths
 

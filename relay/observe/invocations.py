@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("relay.invocations")
+log = logging.getLogger("relay.observe.invocations")
 
 
 @dataclass(frozen=True)

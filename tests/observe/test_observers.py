@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from relay.invocations import InvocationEvent, InvocationFeed
-from relay.observers import open_observers
+from relay.observe.invocations import InvocationEvent, InvocationFeed
+from relay.observe.observers import open_observers
 
 
 class _View:
