@@ -48,7 +48,7 @@ class CredentialCache(Generic[T]):
         value = self._value
         stale = value is not None and time.monotonic() >= self._until
         if stale and self._refreshing.acquire(blocking=False):
-            threading.Thread(target=self._refresh, name="relay-credentials").start()
+            threading.Thread(target=self._refresh, name="relay-credentials", daemon=True).start()
         return value
 
     async def get(self) -> T:
