@@ -314,16 +314,7 @@ class StageResources:
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
             if key in props:
                 request[key] = props[key]
-        try:
-            ddb.create_table(**request)
-        except ddb.exceptions.ResourceInUseException:
-            return  # an emulator that outlives one start keeps its data
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
+        services.create_table(ddb, request, props.get("TimeToLiveSpecification"))
 
     def _create_bucket(self, name: str) -> None:
         s3 = self.client("s3")

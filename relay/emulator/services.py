@@ -308,13 +308,17 @@ class ServiceProvisioner:
                 "StreamEnabled": True,
                 "StreamViewType": stream["StreamViewType"],
             }
-        try:
-            ddb.create_table(**request)
-        except ddb.exceptions.ResourceInUseException:
-            return  # an emulator that outlives one start keeps its data
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
+        create_table(ddb, request, props.get("TimeToLiveSpecification"))
+
+
+def create_table(ddb: Any, request: dict[str, Any], ttl: dict[str, Any] | None) -> None:
+    """Create a table (Table or TableV2) and its TTL; an existing one is kept as it is."""
+    try:
+        ddb.create_table(**request)
+    except ddb.exceptions.ResourceInUseException:
+        return  # an emulator that outlives one start keeps its data
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=request["TableName"],
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )

@@ -26,6 +26,7 @@ from relay.emulator.fronts.proxy_events import (
     map_v2_response,
 )
 from relay.emulator.fronts.routing import match_template
+from relay.emulator.fronts.stage_server import StageServer
 from relay.emulator.functions import FunctionRegistry
 
 log = logging.getLogger("relay.emulator")
@@ -83,7 +84,7 @@ def _error(status: int, message: str) -> http.Response:
     )
 
 
-class HttpApi:
+class HttpApi(StageServer):
     """One HTTP API stage on its own port."""
 
     def __init__(
@@ -95,24 +96,15 @@ class HttpApi:
         region: str,
         account_id: str,
     ) -> None:
+        super().__init__(
+            spec.api_id,
+            "" if spec.stage == "$default" else f"{spec.stage}/",
+            functions,
+            calls,
+            region=region,
+            account_id=account_id,
+        )
         self.spec = spec
-        self.functions = functions
-        self.calls = calls
-        self.region = region
-        self.account_id = account_id
-        self.api_id = spec.api_id or ids.api_id()
-        self._sock = http.bind()
-        self.domain = f"127.0.0.1:{self._sock.getsockname()[1]}"
-        prefix = "" if spec.stage == "$default" else f"{spec.stage}/"
-        self.url = f"http://{self.domain}/{prefix}"
-        self._server: http.HttpServer | None = None
-
-    async def start(self) -> None:
-        self._server = await http.serve(self.handle, self._sock)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            await self._server.close()
 
     def route(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         """The route for a request: most specific path; exact method before ANY; `$default`."""

@@ -28,6 +28,7 @@ from relay.emulator.fronts.proxy_events import (
     map_v1_response,
 )
 from relay.emulator.fronts.routing import best_match
+from relay.emulator.fronts.stage_server import StageServer
 from relay.emulator.functions import FunctionRegistry
 
 log = logging.getLogger("relay.emulator")
@@ -99,7 +100,7 @@ def internal_error() -> http.Response:
     return gateway_error(502, "Internal server error", "InternalServerErrorException")
 
 
-class RestApi:
+class RestApi(StageServer):
     """One REST API stage on its own port."""
 
     def __init__(
@@ -111,24 +112,11 @@ class RestApi:
         region: str,
         account_id: str,
     ) -> None:
+        super().__init__(
+            spec.api_id, f"{spec.stage}/", functions, calls, region=region, account_id=account_id
+        )
         self.spec = spec
-        self.functions = functions
-        self.calls = calls
-        self.region = region
-        self.account_id = account_id
-        self.api_id = spec.api_id or ids.api_id()
-        self._sock = http.bind()
-        self.domain = f"127.0.0.1:{self._sock.getsockname()[1]}"
-        self.url = f"http://{self.domain}/{spec.stage}/"
-        self._server: http.HttpServer | None = None
         self._routes = [(path, methods) for path, methods in spec.resources.items()]
-
-    async def start(self) -> None:
-        self._server = await http.serve(self.handle, self._sock)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            await self._server.close()
 
     async def handle(self, request: http.Request) -> http.Response:
         self.calls["RestApiRequest"] += 1
