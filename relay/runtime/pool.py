@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from relay.runtime.config import FunctionConfig
 from relay.runtime.freshness import LoadedFiles, Signature
+from relay.runtime.reload import until_written
 from relay.runtime.worker import State, Worker
 
 #: Supplies a worker process that has been assigned ``config`` at ``generation``.
@@ -51,10 +52,12 @@ class FunctionPool:
         """A worker of the current generation for one invocation; waits at the limit.
 
         With ``on_stale``, the files this generation has read are stat'ed first: a save the
-        watcher has not reported yet renews the pool, and this invocation gets the new code.
+        watcher has not reported yet renews the pool, and this invocation gets the new code
+        (once the save is written: a worker must not import a half-written file).
         """
-        if self._on_stale is not None:
-            self.check_saved()
+        if self._on_stale is not None and self.stale_files():
+            await until_written(self.stale_files())
+            self.check_saved()  # another caller may have renewed while this one waited
         if not self._waiters:  # the warm path: an idle environment, nobody queued before us
             for worker in self._workers:
                 if (
@@ -75,12 +78,16 @@ class FunctionPool:
                 self.release(waiter.result())
             raise
 
-    def check_saved(self) -> list[str]:
-        """Renew (through ``on_stale``) if a file the current generation read has changed."""
+    def stale_files(self) -> list[str]:
+        """The files the current generation read that have changed on disk since."""
         for worker in self._workers:  # those still importing report as they go
             if not worker.initialized.is_set() and worker.generation == self.generation:
                 worker.read_loaded()
-        changed = self.loaded.changed()
+        return self.loaded.changed()
+
+    def check_saved(self) -> list[str]:
+        """Renew (through ``on_stale``) if a file the current generation read has changed."""
+        changed = self.stale_files()
         if changed and self._on_stale is not None:
             self._on_stale(changed)
         return changed

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +20,37 @@ import watchfiles
 #: RELAY_WATCH_STEP_MS trades one for the other.
 STEP_MS = max(1, int(os.environ.get("RELAY_WATCH_STEP_MS", "1") or 1))
 DEBOUNCE_MS = STEP_MS
+#: How long a batch waits for a file its writer still has open: a file the handler keeps open
+#: (a log, a database in the code folder) must not hold reloads back for ever.
+SETTLE_LIMIT_S = 2.0
+_SETTLE_POLL_S = (0.0005, 0.02)  # first and longest pause between two looks
+
+
+def being_written(path: str) -> bool:
+    """Is some process holding ``path`` open for writing (a save still under way)?
+
+    An in-place save (open with O_TRUNC, write, close: VS Code, `echo >`, Path.write_text) is
+    reported by the truncation already; read then, the file is empty or half written. Linux
+    refuses a read lease on a file open for writing, so asking for one (and dropping it at
+    once) tells. Were the lease broken in between, its signal is SIGURG (ignored), not SIGIO
+    (which would end relay). Anything else (no such file, not ours, no leases): False.
+    """
+    if not hasattr(fcntl, "F_SETLEASE"):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return exc.errno == errno.EAGAIN
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
 
 
 def cached_bytecode(pycache_prefix: str, source: str) -> Path:
@@ -42,11 +76,36 @@ def drop_bytecode(pycache_prefix: str, sources: Iterable[str]) -> None:
                     pyc.unlink()
 
 
+async def until_written(paths: Iterable[str]) -> None:
+    """Return once no file of ``paths`` is open for writing, or SETTLE_LIMIT_S later.
+
+    Polled: no event tells when a writer closes a file (inotify's IN_CLOSE_WRITE is not among
+    what watchfiles reports). A save closes its file within microseconds to a few milliseconds,
+    so the first look, half a millisecond on, usually finds it done. Nothing being written:
+    returns without yielding to the event loop.
+    """
+    writing = [path for path in paths if being_written(path)]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_LIMIT_S
+    pause, longest = _SETTLE_POLL_S
+    while writing and loop.time() < deadline:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, longest)
+        writing = [path for path in writing if being_written(path)]
+
+
 class CodeWatcher:
-    """Watches a set of folders and reports each batch of changed paths."""
+    """Watches a set of folders and reports each batch of changed paths once its files are
+    written: a batch holding a file some process still has open for writing waits (up to
+    SETTLE_LIMIT_S) until it is closed. watchfiles reports the truncation that starts an
+    in-place save, never the close that ends it; acting on the half-written file would run
+    the save twice (the torn content, then the whole one) or fail on the torn one.
+    """
 
     def __init__(self, on_change: Callable[[set[str]], None]) -> None:
         self._on_change = on_change
+        #: the held batch's files still open for writing (diagnostics and tests)
+        self.writing: set[str] = set()
         self._dirs: tuple[str, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -81,4 +140,14 @@ class CodeWatcher:
         async for changes in watchfiles.awatch(
             *dirs, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop
         ):
-            self._on_change({path for _change, path in changes})
+            paths = {path for _change, path in changes}
+            await self._settle(paths)
+            self._on_change(paths)
+
+    async def _settle(self, paths: set[str]) -> None:
+        self.writing = {path for path in paths if being_written(path)}
+        if self.writing:
+            try:
+                await until_written(self.writing)
+            finally:
+                self.writing = set()

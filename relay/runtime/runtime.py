@@ -160,6 +160,10 @@ class LocalRuntime:
         """The live environments of a function (for tests and diagnostics)."""
         return self._pool(function).workers
 
+    def saves_in_progress(self) -> set[str]:
+        """Changed files the watcher holds back while their writer has them open (diagnostics)."""
+        return set(self._watcher.writing) if self._watcher is not None else set()
+
     def checked_files(self, function: str) -> list[str]:
         """The files the dispatch check stats before each invocation (diagnostics, benchmarks)."""
         return self._pool(function).loaded.paths()

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from rt_helpers import fn
+from rt_helpers import fn, until
 
-from relay.runtime import LocalRuntime
+from relay.runtime import LocalRuntime, reload
 
 pytestmark = pytest.mark.anyio
 
@@ -351,3 +351,82 @@ async def test_a_handler_writing_junk_on_the_loaded_files_pipe_changes_nothing(
         assert sorted(rt.checked_files("junk")) == [str(code / "app.py"), str(code / "words.py")]
         (code / "words.py").write_text("WORD = 'two'\n")
         assert (await rt.invoke("junk", b"{}")).payload == b'"two"'
+
+
+# Saves still being written: an in-place save (open with O_TRUNC, write, close) is reported from
+# its truncation on; a worker importing the file then would run half of it ---------------------
+async def test_a_save_seen_while_written_runs_once_when_its_file_is_closed(
+    watching: LocalRuntime, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    app = code / "app.py"
+    _write(app, "one")
+    watching.configure(fn("torn", "app.handler", code=code))
+    assert (await _version(watching, "torn"))["v"] == "one"
+    source = HANDLER.format(v="two")
+    with app.open("w") as saving:  # truncated: the watcher reports the file from here on
+        saving.write(source[:30])
+        saving.flush()
+        await until(lambda: watching.saves_in_progress() == {str(app)}, "the save held back")
+        assert watching.reloads["torn"] == 0  # nothing runs the half-written file
+        saving.write(source[30:])
+    assert await watching.wait_reload("torn", 0) == 1
+    assert (await _version(watching, "torn"))["v"] == "two"
+    _write(app, "six")  # the next save is the next reload: none came for the first one's events
+    assert await watching.wait_reload("torn", 1) == 2
+    assert (await _version(watching, "torn"))["v"] == "six"
+    assert watching.reloads["torn"] == 2
+
+
+async def test_an_invocation_during_a_save_waits_for_the_whole_file(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    app = code / "app.py"
+    _write(app, "one")
+    async with LocalRuntime(watch=False, check_saves=True, pycache_dir=tmp_path / "pyc") as rt:
+        rt.configure(fn("mid", "app.handler", code=code))
+        assert (await _version(rt, "mid"))["v"] == "one"
+        source = HANDLER.format(v="two")
+        with app.open("w") as saving:
+            saving.write(source[:30])  # a SyntaxError, were it imported
+            saving.flush()
+            invocation = asyncio.ensure_future(_version(rt, "mid"))
+            await asyncio.sleep(0)  # the invocation runs up to its first wait: the check
+            assert rt.reloads["mid"] == 0  # it waits for the writer, old workers untouched
+            saving.write(source[30:])
+        assert (await invocation)["v"] == "two"
+        assert rt.reloads["mid"] == 1
+
+
+async def test_a_file_kept_open_for_writing_does_not_hold_reloads_back_for_ever(
+    watching: LocalRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log or database the handler keeps open in its code folder: after SETTLE_LIMIT_S the
+    batch is acted on anyway (here at once)."""
+    monkeypatch.setattr(reload, "SETTLE_LIMIT_S", 0.0)
+    code = tmp_path / "code"
+    code.mkdir()
+    app = code / "app.py"
+    _write(app, "one")
+    watching.configure(fn("open", "app.handler", code=code))
+    assert (await _version(watching, "open"))["v"] == "one"
+    with app.open("w") as kept:
+        kept.write(HANDLER.format(v="two"))
+        kept.flush()
+        assert await watching.wait_reload("open", 0) == 1
+        assert (await _version(watching, "open"))["v"] == "two"
+
+
+def test_being_written_tells_a_file_open_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "app.py"
+    path.write_text("x = 1\n")
+    assert not reload.being_written(str(path))
+    for mode in ("w", "a", "r+"):
+        with path.open(mode):
+            assert reload.being_written(str(path)), mode
+        assert not reload.being_written(str(path)), mode
+    with path.open("r"):
+        assert not reload.being_written(str(path))  # readers are no save
+    assert not reload.being_written(str(tmp_path))  # a folder
+    assert not reload.being_written(str(tmp_path / "gone.py"))
