@@ -17,12 +17,12 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from relay import session
-from relay.cloud import synth_hook
+from relay.cloud import assembly_cache, synth_hook
 from relay.cloud.assembly import RECORD_FILE, Assembly, nested_template
 from relay.package_dirs import CDK_DIR, RELAY_ROOT
 
@@ -181,6 +181,7 @@ def synthesize(
     validation: bool = True,
     app_files: bool = True,
     bundle: list[str] | None = None,
+    shared_key: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> Assembly:
     """Run the app command into ``out_dir`` (live mode when ``live`` is given), cached.
 
@@ -191,6 +192,8 @@ def synthesize(
     of a ~4.8 s synth here; the emulator path uses it, deploys keep it.
     ``bundle``: in live mode, the stacks (node path patterns) whose assets are bundled;
     none by default, as the stub replaces a relayed function's code (no Docker needed).
+    ``shared_key``: the key (from the merged context) of an assembly shared by every app on
+    this machine (relay/cloud/assembly_cache.py): used when ``out_dir`` is not current.
     """
     project = project.resolve()
     cdk_json = read_cdk_json(project)
@@ -206,6 +209,10 @@ def synthesize(
     key = _cache_key(project, command, full_context, relevant, app_files)
     marker = out_dir / CACHE_KEY_FILE
     if marker.is_file() and marker.read_text() == key and (out_dir / "manifest.json").is_file():
+        return Assembly(out_dir, cached=True)
+    shared = shared_key(full_context) if shared_key is not None else None
+    if shared is not None and assembly_cache.fetch(shared, out_dir):
+        marker.write_text(key)
         return Assembly(out_dir, cached=True)
 
     run_env = node_env()
@@ -254,6 +261,8 @@ def synthesize(
             "command must run Python from this environment (e.g. 'python3 app.py'); if it "
             "cannot, add `relay.cdk.live.enable(app)` before `app.synth()` in the app."
         )
+    if shared is not None:
+        assembly_cache.publish(shared, out_dir, ignore=(CACHE_KEY_FILE,))
     marker.write_text(key)
     return Assembly(out_dir, cached=False)
 
@@ -281,12 +290,18 @@ def synthesize_debug(
     """relay's own debug stack (``python -m relay.cdk.debug_app``), with the app's context.
 
     Cached by relay's own files, the context and the stub, not the app's files: an edited
-    handler re-synthesizes the app only (a first start after an edit saves one jsii run).
+    handler re-synthesizes the app only (a first start after an edit saves one jsii run), and
+    the assembly is shared by every app with the same inputs (relay/cloud/assembly_cache.py):
+    a first start of another app does not synthesize it either.
     """
     extra_env = {"RELAY_STUB_DIR": str(stub_dir), **(env or {})}
     pythonpath = os.pathsep.join(p for p in (str(RELAY_ROOT), os.environ.get("PYTHONPATH")) if p)
     extra_env["PYTHONPATH"] = pythonpath
     command = f"{_quote(sys.executable)} -m relay.cdk.debug_app"
+    # What the command gets besides paths (the stub's and relay's own are keyed by content).
+    values = {k: v for k, v in extra_env.items() if k not in ("RELAY_STUB_DIR", "PYTHONPATH")}
+    values["CDK_VALIDATION"] = "" if validation else "false"
+    values["PYTHONPATH (the developer's)"] = os.environ.get("PYTHONPATH", "")
     return synthesize(
         project,
         stage,
@@ -295,6 +310,7 @@ def synthesize_debug(
         env=extra_env,
         validation=validation,
         app_files=False,
+        shared_key=lambda ctx: assembly_cache.debug_stack_key(ctx, values, Path(stub_dir)),
     )
 
 

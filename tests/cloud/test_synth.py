@@ -174,14 +174,16 @@ def test_an_app_with_its_own_infra_package_goes_live(tmp_path: Path, config: Liv
     assert handlers == ["index.handler", "stub.handler"]
 
 
-def test_the_debug_stack_is_not_synthesized_again_for_an_app_edit(
-    project: Path, config: LiveConfig
+def test_the_debug_stack_is_synthesized_once_for_app_edits_and_other_apps(
+    project: Path, config: LiveConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def debug(stage: str) -> Assembly:
+    monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
+
+    def debug(stage: str, app: Path = project, principal: str = "alice") -> Assembly:
         return synth.synthesize_debug(
-            project, stage, stub_dir=Path(config.stub_dir),
-            out_dir=project / f".relay/stages/{stage}/cdk.out.debug-test", validation=False,
-            env={"RELAY_CLIENT_PRINCIPAL": "arn:aws:iam::123456789012:user/alice"},
+            app, stage, stub_dir=Path(config.stub_dir),
+            out_dir=app / f".relay/stages/{stage}/cdk.out.debug-test", validation=False,
+            env={"RELAY_CLIENT_PRINCIPAL": f"arn:aws:iam::123456789012:user/{principal}"},
         )  # fmt: skip
 
     first = debug("alice")
@@ -193,13 +195,33 @@ def test_the_debug_stack_is_not_synthesized_again_for_an_app_edit(
         assert debug("alice").cached is True  # relay's files, the context and the stub only
     finally:
         handler.write_text(original)
-    context = project / "cdk.json"
-    text = context.read_text()
-    context.write_text(json.dumps({**json.loads(text), "context": {"team": "blue"}}))
-    try:
-        assert debug("alice").cached is False  # the app's context does count
-    finally:
-        context.write_text(text)
+    # A first start of another app (here: a copy, after `git clean`) with its own context
+    # keys gets the same assembly from the shared cache, without a synthesis.
+    other = tmp_path / "other-app"
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns(".relay"))
+    cdk_json = other / "cdk.json"
+    cdk_json.write_text(json.dumps({**json.loads(cdk_json.read_text()), "context": {"team": "x"}}))
+    shared = debug("alice", other)
+    assert shared.cached is True
+    assert _files(shared.directory) == _files(first.directory)
+    # Another developer (as another account, region or stage would) is never served it.
+    bob = debug("alice", other, principal="bob")
+    assert bob.cached is False
+    principals = {
+        json.dumps(r.get("Properties", {}).get("Environment"))
+        for r in bob.template("relay-alice-debug")["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert any("user/bob" in p for p in principals)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """An assembly's files, without the app's own cache key."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != synth.CACHE_KEY_FILE
+    }
 
 
 def _docker_works() -> bool:
