@@ -90,7 +90,7 @@ async def until_written(paths: Iterable[str]) -> None:
     pause, longest = _SETTLE_POLL_S
     while writing and loop.time() < deadline:
         await asyncio.sleep(pause)
-        pause = min(pause * 2, longest)
+        pause = min(pause * 1.25, longest)
         writing = [path for path in writing if being_written(path)]
 
 
