@@ -498,26 +498,38 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     from relay.commands.direct import DirectInvoker, direct_config
     from relay.emulator import LOCAL_CREDENTIALS, Emulator
     from relay.emulator.command import remove_own_state, write_state
-    from relay.emulator.provision import ProvisionError, provision
+    from relay.emulator.provision import ProvisionError, create, synthesize
     from relay.observe.observers import ObserverError
+    from relay.runtime.envs import warm_interpreters
 
     async with contextlib.AsyncExitStack() as stack:
-        runtime = None
-        if not options.debug:
-            # Spare workers are generic processes: they start (and import the runtime client)
-            # while the app is synthesized, so the first invocation finds one warm. Under
-            # --debug they must start after debugpy is listening, i.e. after the cloud side.
-            runtime = await stack.enter_async_context(_runtime(view))
-        emulator = await stack.enter_async_context(Emulator())
         with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
+            emulator = Emulator()
+            # The synthesis (jsii, in child processes) runs while this process starts the
+            # runtime's spares and the emulator (moto's import and server).
+            synthesizing = asyncio.to_thread(
+                synthesize, project=options.project, stage=options.stage,
+                region=emulator.region, account=emulator.account_id,
+                increase_timeout=options.increase_timeout,
+            )  # fmt: skip
+            synthesis = asyncio.ensure_future(synthesizing)
+            synthesis.add_done_callback(_observed)
+            runtime = None
+            if not options.debug:
+                # Spare workers are generic processes: they start (and import the runtime
+                # client) while the app is synthesized, so the first invocation finds one warm.
+                # Under --debug they must start after debugpy is listening (after the cloud).
+                runtime = await stack.enter_async_context(_runtime(view))
+            await stack.enter_async_context(emulator)
             try:
+                synthesized = await synthesis
+                # uv's interpreter discovery takes seconds on some machines (pyenv shims):
+                # found while the stage is created, before the environments need it.
+                runtimes = [r["runtime"] for r in synthesized.records if r["relayed"]]
+                warming = asyncio.ensure_future(asyncio.to_thread(warm_interpreters, runtimes))
+                warming.add_done_callback(_observed)
                 provisioned = await asyncio.to_thread(
-                    provision,
-                    emulator,
-                    project=options.project,
-                    stage=options.stage,
-                    increase_timeout=options.increase_timeout,
-                    layer_dirs=options.layer_dirs,
+                    create, emulator, synthesized, layer_dirs=options.layer_dirs
                 )
             except ProvisionError as exc:
                 view.error(str(exc))
@@ -596,6 +608,12 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             return EXIT_REPLACED
         _say_what_is_left(options, view, target, emulator_stopped=True)
         return 0
+
+
+def _observed(task: asyncio.Future[Any]) -> None:
+    """Its outcome is read where it is awaited; never "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _say_what_is_left(

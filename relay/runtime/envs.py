@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,9 +149,31 @@ def _pyproject_dependencies(path: Path) -> list[str]:
 # --- interpreters ---------------------------------------------------------------------------
 
 
-@functools.cache
+_finding = threading.Lock()
+
+
 def installed_interpreters() -> tuple[Interpreter, ...]:
-    """Python interpreters on this machine (uv finds them; relay's own is always one)."""
+    """Python interpreters on this machine (uv finds them; relay's own is always one).
+
+    Found once per process; a caller while another thread is finding them waits for that.
+    """
+    with _finding:
+        return _find_interpreters()
+
+
+def warm_interpreters(runtimes: Iterable[str]) -> None:
+    """Find the interpreters now if any of these runtimes is not relay's own Python (uv
+    takes seconds where it must ask pyenv's shims), so the first environment does not wait."""
+    own = own_interpreter().version
+    for runtime in runtimes:
+        match = _RUNTIME.match(runtime or "")
+        if match is not None and (int(match.group(1)), int(match.group(2))) != own:
+            installed_interpreters()
+            return
+
+
+@functools.cache
+def _find_interpreters() -> tuple[Interpreter, ...]:
     found = {own_interpreter().version: own_interpreter()}
     uv = find_uv()
     if uv is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from relay.cloud.stub_asset import build_stub_asset
 from relay.emulator import Emulator
-from relay.emulator.provision import Provisioned, provision
+from relay.emulator.provision import Provisioned, ProvisionError, create, provision, synthesize
 
 SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
 
@@ -48,6 +49,21 @@ def client(emulator: Emulator, service: str) -> Any:
         service, endpoint_url=emulator.endpoints[service], region_name="eu-west-1",
         aws_access_key_id=access, aws_secret_access_key=secret,
     )  # fmt: skip
+
+
+def test_synthesis_needs_no_emulator_and_is_created_for_its_own_region_only(
+    stage: Provisioned, emulator: Emulator, project: Path, stub: Path
+) -> None:
+    """relay start synthesizes while the emulator starts; create() then takes it."""
+    synthesized = synthesize(
+        project=project, stage="alice", region="eu-west-1", account="210987654321", stub_dir=stub
+    )
+    assert (synthesized.debug.cached, synthesized.app.cached) == (True, True)
+    assert [r["path"] for r in synthesized.records if r["relayed"]] == ["shop-alice/Orders"]
+    elsewhere = dataclasses.replace(synthesized, region="us-east-1")
+    with pytest.raises(ProvisionError, match=r"synthesized for 210987654321/us-east-1, but the "
+                       r"emulator serves 210987654321/eu-west-1"):  # fmt: skip
+        create(emulator, elsewhere)
 
 
 def test_stage_endpoints_are_the_emulator_gateway(stage: Provisioned, emulator: Emulator) -> None:

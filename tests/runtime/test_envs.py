@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rt_helpers import fn
 
-from relay.runtime import LocalRuntime
+from relay.runtime import LocalRuntime, envs
 from relay.runtime.envs import EnvBuilder, EnvError, choose_interpreter, declared, own_interpreter
 
 HANDLER = """\
@@ -79,6 +79,28 @@ def test_interpreter_matches_the_runtime_or_is_the_nearest_with_a_note() -> None
         f"runs on {interpreter.tag}: no python3.99 interpreter is installed (install one, "
         "e.g. `uv python install 3.99`, to match Lambda)"
     )
+
+
+def test_interpreters_are_found_once_and_only_for_another_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """relay start warms the discovery during synthesis; the environments then reuse it."""
+    runs = tmp_path / "runs"
+    fake_uv = tmp_path / "uv"
+    fake_uv.write_text(f"#!/bin/sh\necho run >> {runs}\necho '[]'\n")
+    fake_uv.chmod(0o755)
+    monkeypatch.setattr(envs, "find_uv", lambda: str(fake_uv))
+    envs._find_interpreters.cache_clear()
+    try:
+        envs.warm_interpreters([OWN, "", "nodejs22.x"])
+        assert not runs.exists()  # nothing to find: every runtime is relay's own or not Python
+        envs.warm_interpreters([OWN, "python3.99"])
+        assert runs.read_text() == "run\n"
+        interpreter, note = choose_interpreter("python3.99")
+        assert interpreter == own_interpreter() and note is not None
+        assert runs.read_text() == "run\n"  # found once per process
+    finally:
+        envs._find_interpreters.cache_clear()
 
 
 def test_nothing_declared_on_relays_interpreter_is_relays_environment(
