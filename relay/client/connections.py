@@ -15,10 +15,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from relay.client.credentials import CredentialCache
 from relay.client.signing import ConnectionGone, ConnectionsApiError
+from relay.link import http1
 
 __all__ = ["AsyncConnectionsApi", "ConnectionGone", "ConnectionsApiError"]
 
-_Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_READ_SIZE = 65536
 
 #: Kept-alive connections idle longer than this are closed, not reused: servers and load
 #: balancers close idle ones on their side (API Gateway after ~60 s), and a write to such a
@@ -46,7 +47,7 @@ class AsyncConnectionsApi:
         self._parts = urlsplit(self.endpoint)
         self._tls = self._parts.scheme == "https"
         self._port = self._parts.port or (443 if self._tls else 80)
-        self._idle: list[tuple[_Stream, float]] = []  # (stream, idle since), newest last
+        self._idle: list[tuple[_Stream, float]] = []  # (connection, idle since), newest last
         self._max_idle = max_idle
 
     async def post(self, connection_id: str, data: bytes) -> None:
@@ -63,17 +64,17 @@ class AsyncConnectionsApi:
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for (_, writer), _since in idle:
-            writer.close()
+        for stream, _since in idle:
+            stream.writer.close()
 
     def _pooled(self) -> _Stream | None:
         """The most recently used idle connection that is young enough, closing older ones."""
         now = time.monotonic()
         while self._idle:
             stream, since = self._idle.pop()
-            if now - since <= MAX_IDLE and not stream[0].at_eof():
+            if now - since <= MAX_IDLE and not stream.reader.at_eof():
                 return stream
-            stream[1].close()
+            stream.writer.close()
         return None
 
     async def _request(self, method: str, connection_id: str, data: bytes) -> tuple[int, bytes]:
@@ -86,10 +87,8 @@ class AsyncConnectionsApi:
         )
         credentials = self.credentials.current() or await self.credentials.get()
         SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._parts.netloc}"]
-        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
-        lines.append(f"Content-Length: {len(data)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        signed = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+        message = http1.encode_request(method, path, signed, data, host=self._parts.netloc)
         for attempt in (1, 2):
             # A kept-alive connection may have been closed by the server: the retry always
             # opens a fresh one (the next pooled one is likely closed too, after a burst).
@@ -101,20 +100,19 @@ class AsyncConnectionsApi:
                     if stream is None:
                         stream = await self._open()
                 async with asyncio.timeout(self.timeout):
-                    reader, writer = stream
-                    writer.write(head + data)  # one write: no Nagle / delayed-ACK stall
-                    status, body, keep = await _response(reader)
-            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
+                    stream.writer.write(message)  # one write: no Nagle / delayed-ACK stall
+                    response = await stream.response()
+            except (OSError, ValueError, TimeoutError) as exc:
                 if stream is not None:
-                    stream[1].close()
+                    stream.writer.close()
                 if fresh:
                     raise ConnectionsApiError(f"PostToConnection failed: {exc}") from None
                 continue
-            if keep and len(self._idle) < self._max_idle:
+            if response.keep_alive and len(self._idle) < self._max_idle:
                 self._idle.append((stream, time.monotonic()))
             else:
-                writer.close()
-            return status, body
+                stream.writer.close()
+            return response.status, response.body
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _open(self) -> _Stream:
@@ -122,35 +120,28 @@ class AsyncConnectionsApi:
         reader, writer = await asyncio.open_connection(
             self._parts.hostname, self._port, ssl=context
         )
-        return reader, writer
+        return _Stream(reader, writer)
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    status_line = await reader.readuntil(b"\r\n")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise ValueError(f"not an HTTP response: {status_line[:60]!r}")
-    status = int(parts[1])
-    length, keep, chunked = 0, parts[0] == b"HTTP/1.1", False
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        if line == b"\r\n":
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        name, value = name.strip().lower(), value.strip()
-        if name == "content-length":
-            length = int(value)
-        elif name == "connection":
-            keep = value.lower() == "keep-alive" or (keep and value.lower() != "close")
-        elif name == "transfer-encoding" and "chunked" in value.lower():
-            chunked = True
-    if chunked:
-        body = b""
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            chunk = await reader.readexactly(size + 2)
-            if size == 0:
-                break
-            body += chunk[:-2]
-        return status, body, keep
-    return status, await reader.readexactly(length), keep
+class _Stream:
+    """One kept-alive connection and the parser of its responses."""
+
+    __slots__ = ("parser", "reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.parser = http1.ResponseParser()
+
+    async def response(self) -> http1.Response:
+        """The next response; OSError if the server closed first, ValueError if malformed."""
+        parser = self.parser
+        while (response := parser.next()) is None:
+            data = await self.reader.read(_READ_SIZE)
+            if not data:
+                response = parser.feed_eof()
+                if response is None:
+                    raise ConnectionResetError("the server closed the connection")
+                return response
+            parser.feed(data)
+        return response

@@ -2,7 +2,8 @@
 ``@connections`` posts.
 
 botocore signs (never a hand-rolled signer). Used by the relay client and, copied verbatim
-into the stub asset as ``signing.py``, by the stub; so it imports only stdlib and botocore.
+into the stub asset as ``signing.py``, by the stub; so it imports only stdlib, botocore and
+relay's HTTP/1.1 codec (``relay.link.http1``, the asset's top-level ``http1``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import socket
 import threading
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+if __package__:  # relay.client.signing, in relay's own source tree
+    from relay.link import http1
+else:  # the stub asset: http1.py is a sibling top-level module
+    import http1  # type: ignore[no-redef]
 
 _SIGNED = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
 
@@ -87,10 +93,8 @@ class ConnectionsApi:
         credentials = self._credentials() if callable(self._credentials) else self._credentials
         request = AWSRequest(method="POST", url=url, data=data)
         SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self._parts.netloc}"]
-        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
-        lines.append(f"Content-Length: {len(data)}")
-        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+        signed = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+        message = http1.encode_request("POST", path, signed, data, host=self._parts.netloc)
         for attempt in (1, 2):  # a kept-alive connection may have been closed by the server
             connection = getattr(self._local, "connection", None)
             fresh = connection is None
@@ -135,64 +139,28 @@ class _KeepAlive:
 
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         self._sock = sock
-        self._buffer = bytearray()
+        self._parser = http1.ResponseParser()
         self._open = True
 
     def exchange(self, message: bytes) -> tuple[int, bytes]:
-        """Send one request, return (status, body); raises OSError/ValueError when broken."""
+        """Send one request, return (status, body); raises OSError/ValueError when broken
+        (:class:`http1.HttpError` is a ValueError)."""
         if not self._open:
             raise OSError("the server closed the connection")
         self._sock.sendall(message)
-        end = self._fill_until(b"\r\n\r\n")
-        head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
-        del self._buffer[: end + 4]
-        version, _, rest = head[0].partition(" ")
-        if not version.startswith("HTTP/1."):
-            raise ValueError(f"not an HTTP response: {head[0][:60]!r}")
-        status = int(rest.split(" ", 1)[0])
-        length, chunked, keep = 0, False, version == "HTTP/1.1"
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value
-            elif name == "connection":
-                keep = value == "keep-alive" or (keep and value != "close")
-        body = self._chunked() if chunked else self._take(length)
-        self._open = keep
-        return status, body
+        parser = self._parser
+        while (response := parser.next()) is None:
+            data = self._sock.recv(65536)
+            if not data:
+                self._open = False
+                response = parser.feed_eof()
+                if response is None:
+                    raise OSError("the server closed the connection")
+                break
+            parser.feed(data)
+        self._open = self._open and response.keep_alive
+        return response.status, response.body
 
     def close(self) -> None:
         self._open = False
         self._sock.close()
-
-    def _fill_until(self, marker: bytes) -> int:
-        while (end := self._buffer.find(marker)) < 0:
-            self._read()
-        return end
-
-    def _take(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            self._read()
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    def _chunked(self) -> bytes:
-        body = bytearray()
-        while True:
-            end = self._fill_until(b"\r\n")
-            size = int(bytes(self._buffer[:end]).split(b";", 1)[0], 16)
-            del self._buffer[: end + 2]
-            chunk = self._take(size + 2)
-            if size == 0:
-                return bytes(body)  # (no trailers from API Gateway)
-            body += chunk[:-2]
-
-    def _read(self) -> None:
-        data = self._sock.recv(65536)
-        if not data:
-            raise OSError("the server closed the connection")
-        self._buffer += data

@@ -2,9 +2,10 @@
 
 Layout (all top-level modules, so ``stub.handler`` and ``connect.handler`` are the handlers)::
 
-    stub.py  connect.py  messages.py  stub_session.py  signing.py  websockets/  RELAY_ASSET
+    stub.py  connect.py  messages.py  stub_session.py  http1.py  signing.py  websockets/
+    RELAY_ASSET
 
-``messages.py`` and ``stub_session.py`` (``relay/link/``) and ``signing.py``
+``messages.py``, ``stub_session.py`` and ``http1.py`` (``relay/link/``) and ``signing.py``
 (``relay/client/``) are copied verbatim, ``stub.py`` and ``connect.py`` from
 ``relay.stub_lambda``; ``websockets/`` is the pure-Python websockets 15 vendored in
 ``relay.stub_lambda.vendor`` (the newest release for Python 3.9), so the folder runs on every
@@ -27,6 +28,7 @@ _MODULES = {
     "connect.py": STUB_DIR / "connect.py",
     "messages.py": RELAY_DIR / "link" / "messages.py",
     "stub_session.py": RELAY_DIR / "link" / "stub_session.py",
+    "http1.py": RELAY_DIR / "link" / "http1.py",
     "signing.py": RELAY_DIR / "client" / "signing.py",
 }
 #: websockets 15.0.1, the newest that runs on Python 3.9 (stub_lambda/vendor/README.md).

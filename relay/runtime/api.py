@@ -12,10 +12,12 @@ import json
 from collections.abc import Mapping
 from typing import Protocol
 
+from relay.link import http1
+
 PREFIX = "/2018-06-01/runtime/"
 #: Lambda's limit for a synchronous response; larger bodies are refused unread.
 MAX_BODY_BYTES = 6291556
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = http1.MAX_HEAD
 
 
 class RuntimeApiHandler(Protocol):
@@ -37,28 +39,15 @@ class RuntimeApiHandler(Protocol):
     def on_connection_lost(self, conn: RuntimeApiConnection) -> None: ...
 
 
-_REASONS = {
-    100: "Continue",
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Request Entity Too Large",
-    500: "Internal Server Error",
-}
-
-
 def http_response(
     status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
 ) -> bytes:
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-    if headers:
-        head.extend(f"{k}: {v}" for k, v in headers.items())
-    head.append("Content-Type: application/json")
-    head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+    """A Runtime API answer: always JSON, never a Date (awslambdaric does not read it)."""
+    fields = [*headers.items(), _JSON] if headers else [_JSON]
+    return http1.encode_response(status, body, fields)
+
+
+_JSON = ("Content-Type", "application/json")
 
 
 def _status_body(message: str, error_type: str) -> bytes:
@@ -71,9 +60,8 @@ class RuntimeApiConnection(asyncio.Protocol):
 
     def __init__(self, handler: RuntimeApiHandler) -> None:
         self._handler = handler
-        self._buffer = bytearray()
+        self._parser = http1.RequestParser(max_head=MAX_HEADER_BYTES, max_body=MAX_BODY_BYTES)
         self._transport: asyncio.Transport | None = None
-        self._sent_continue = False
         self.waiting_next = False
 
     # asyncio.Protocol ---------------------------------------------------------------
@@ -86,9 +74,25 @@ class RuntimeApiConnection(asyncio.Protocol):
         self._handler.on_connection_lost(self)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while self._transport is not None and self._parse_one():
-            pass
+        parser = self._parser
+        parser.feed(data)
+        while self._transport is not None:
+            try:
+                request = parser.next()
+            except http1.BodyTooLarge as exc:
+                # Answer from the headers alone: buffering a runaway body helps nobody.
+                self._refuse_too_large(exc)
+                return
+            except http1.HttpError as exc:
+                message = str(exc)
+                self._reply(400, _status_body(message[:1].upper() + message[1:], "InvalidRequest"))
+                self.close()
+                return
+            if request is None:
+                if parser.continue_due():
+                    self._transport.write(http1.CONTINUE)
+                return
+            self._dispatch(request.method, request.target, request.headers, request.body)
 
     # API ---------------------------------------------------------------------------
     @property
@@ -109,64 +113,31 @@ class RuntimeApiConnection(asyncio.Protocol):
             self._transport.close()
 
     # parsing ------------------------------------------------------------------------
-    def _parse_one(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                self._reply(400, _status_body("Headers too large", "InvalidRequest"))
-                self.close()
-            return False
-        head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
-        try:
-            method, target, _version = head[0].split(" ", 2)
-        except ValueError:
-            self._reply(400, _status_body("Malformed request line", "InvalidRequest"))
-            self.close()
-            return False
-        headers: dict[str, str] = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        try:
-            length = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._reply(400, _status_body("Bad Content-Length", "InvalidRequest"))
-            self.close()
-            return False
-        if length > MAX_BODY_BYTES:
-            # Answer from the headers alone: buffering a runaway body helps nobody.
-            parts = target.split("?", 1)[0][len(PREFIX) :].split("/")
-            if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
-                self._reply(*self._handler.on_response_too_large(parts[1], length))
-            else:
-                self._reply(413, _status_body("Request too large", "RequestEntityTooLarge"))
-            self.close()
-            return False
-        if len(self._buffer) < end + 4 + length:
-            if headers.get("expect", "").lower() == "100-continue" and not self._sent_continue:
-                self._sent_continue = True
-                assert self._transport is not None
-                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            return False
-        body = bytes(self._buffer[end + 4 : end + 4 + length])
-        del self._buffer[: end + 4 + length]
-        self._sent_continue = False
-        self._dispatch(method, target, headers, body)
-        return True
+    def _refuse_too_large(self, exc: http1.BodyTooLarge) -> None:
+        target = exc.head.target if isinstance(exc.head, http1.Request) else ""
+        parts = target.split("?", 1)[0][len(PREFIX) :].split("/")
+        if (
+            exc.length is not None
+            and len(parts) == 3
+            and parts[0] == "invocation"
+            and parts[2] == "response"
+        ):
+            self._reply(*self._handler.on_response_too_large(parts[1], exc.length))
+        else:
+            self._reply(413, _status_body("Request too large", "RequestEntityTooLarge"))
+        self.close()
 
     def _reply(self, status: int, body: bytes) -> None:
         if self._transport is not None:
             self._transport.write(http_response(status, body))
 
-    def _dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    def _dispatch(self, method: str, target: str, headers: http1.Headers, body: bytes) -> None:
         path = target.split("?", 1)[0]
         if not path.startswith(PREFIX):
             self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
             return
         parts = path[len(PREFIX) :].split("/")
-        error_type = headers.get("lambda-runtime-function-error-type")
+        error_type = http1.header_value(headers, "lambda-runtime-function-error-type")
         if parts == ["invocation", "next"] and method == "GET":
             self.waiting_next = True
             self._handler.on_next(self)

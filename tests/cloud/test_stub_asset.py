@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import boto3
@@ -41,6 +43,7 @@ def _lambda_like_path(tmp_path: Path) -> Path:
 def test_asset_has_verbatim_modules_and_pure_python_websockets(asset: Path) -> None:
     assert (asset / "messages.py").read_bytes() == (ROOT / "relay/link/messages.py").read_bytes()
     assert (asset / "signing.py").read_bytes() == (ROOT / "relay/client/signing.py").read_bytes()
+    assert (asset / "http1.py").read_bytes() == (ROOT / "relay/link/http1.py").read_bytes()
     session = (ROOT / "relay/link/stub_session.py").read_bytes()
     assert (asset / "stub_session.py").read_bytes() == session
     assert (asset / "stub.py").read_bytes() == (ROOT / "stub_lambda/stub.py").read_bytes()
@@ -81,6 +84,72 @@ def test_asset_imports_in_a_clean_interpreter(asset: Path, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["stub", "connect", "1"]
+
+
+def test_asset_modules_parse_as_python_3_9(asset: Path) -> None:
+    """Lambda's oldest Python runtime is 3.9: no syntax newer than that in relay's modules."""
+    for module in sorted(asset.glob("*.py")):
+        ast.parse(module.read_text(), str(module), feature_version=(3, 9))
+
+
+def test_asset_posts_through_its_own_http_codec(asset: Path, tmp_path: Path) -> None:
+    """The stub's poster (signing.py over http1.py) in a clean interpreter: a signed request
+    in one write, a chunked 410 answer read whole, the kept-alive connection reused."""
+    runtime = _lambda_like_path(tmp_path)
+    code = textwrap.dedent(
+        """
+        import socket, sys, threading
+        import http1, signing
+        from botocore.credentials import Credentials
+
+        assert http1.__file__.startswith(sys.argv[1]) and "relay" not in sys.modules
+        listener = socket.create_server(("127.0.0.1", 0))
+        seen = []
+
+        def serve():
+            conn, _ = listener.accept()
+            parser = http1.RequestParser()
+            answers = [
+                b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n",
+                b"HTTP/1.1 410 Gone\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+                b"2\\r\\n{}\\r\\n0\\r\\n\\r\\n",
+            ]
+            while answers:
+                request = parser.next()
+                if request is None:
+                    parser.feed(conn.recv(65536))
+                    continue
+                signature = request.header("authorization")[:16]
+                seen.append((request.target, request.body, signature))
+                conn.sendall(answers.pop(0))
+            conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = "http://127.0.0.1:%d/stage" % listener.getsockname()[1]
+        poster = signing.ConnectionsApi(url, Credentials("AKID", "secret"), "us-east-1")
+        poster.post("c=1", b'{"n": 1}')
+        try:
+            poster.post("c2", b"{}")
+        except signing.ConnectionGone as exc:
+            print("gone", exc)
+        print(seen)
+        """
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(asset)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "gone c2",
+        "[('/stage/@connections/c%3D1', b'{\"n\": 1}', 'AWS4-HMAC-SHA256'), "
+        "('/stage/@connections/c2', b'{}', 'AWS4-HMAC-SHA256')]",
+    ]
 
 
 def test_asset_without_relay_settings_fails_clearly(asset: Path, tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ async def test_malformed_request_line_is_answered_and_closed(served: Served) -> 
     status, _, body = await _read_response(reader)
     assert status == "HTTP/1.1 400 Bad Request"
     assert json.loads(body) == {
-        "errorMessage": "Malformed request line",
+        "errorMessage": "Malformed request line 'NONSENSE'",
         "errorType": "InvalidRequest",
     }
     assert await reader.read() == b""
@@ -231,5 +231,5 @@ async def test_bad_content_length(served: Served) -> None:
     status, _, body = await _read_response(reader)
     assert (status, json.loads(body)["errorMessage"]) == (
         "HTTP/1.1 400 Bad Request",
-        "Bad Content-Length",
+        "Bad Content-Length 'x'",
     )
