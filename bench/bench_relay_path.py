@@ -38,6 +38,7 @@ from botocore.credentials import Credentials
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from relay.link import http1  # noqa: E402
 from relay.runtime import FunctionConfig, LocalRuntime  # noqa: E402
 
 STAGE, REGION = "bench", "us-east-1"
@@ -184,22 +185,23 @@ class SignedInvoke:
         path = f"/2015-03-31/functions/{name}/invocations"
         request = AWSRequest(method="POST", url=f"{endpoint}{path}", data=body)
         SigV4Auth(Credentials(*credentials), "lambda", REGION).add_auth(request)
-        lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}"]
-        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
-        lines.append(f"Content-Length: {len(body)}")
-        self.data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        signed = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+        self.data = http1.encode_request("POST", path, signed, body, host=parts.netloc)
 
     async def connect(self) -> Callable[[], Awaitable[bytes]]:
         reader, writer = await asyncio.open_connection(self.host, self.port)
+        parser = http1.ResponseParser()
 
         async def call() -> bytes:
             writer.write(self.data)
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-            length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
-            body = await reader.readexactly(length)
-            if not head.startswith("http/1.1 200") or "x-amz-function-error" in head:
-                raise RuntimeError(f"{head.splitlines()[0]}: {body[:300]!r}")
-            return body
+            while (response := parser.next()) is None:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionResetError("the emulator closed the connection")
+                parser.feed(data)
+            if response.status != 200 or response.header("x-amz-function-error"):
+                raise RuntimeError(f"{response.status} {response.reason}: {response.body[:300]!r}")
+            return response.body
 
         return call
 

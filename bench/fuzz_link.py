@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from relay.client import signing  # noqa: E402
 from relay.emulator import Emulator, Route  # noqa: E402
-from relay.link import messages  # noqa: E402
+from relay.link import http1, messages  # noqa: E402
 from relay.runtime import FunctionConfig  # noqa: E402
 
 REGION = "us-east-1"
@@ -197,10 +197,8 @@ def signed_request(
     SigV4Auth(credentials, service, REGION).add_auth(request)
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"{method} {target or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
-    lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
+    signed = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+    return http1.encode_request(method, target or "/", signed, body, host=parts.netloc)
 
 
 def raw_exchange(base: str, data: bytes) -> tuple[int | None, bytes]:

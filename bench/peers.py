@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from relay.link import http1
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path(__file__).resolve().parent / "app"
 CACHE = Path(os.environ.get("RELAY_BENCH_CACHE", Path.home() / ".cache" / "relay-bench"))
@@ -119,6 +121,7 @@ class Http:
         self.path = parts.path or "/"
         self.netloc = parts.netloc
         self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._parser = http1.ResponseParser()
 
     def request(
         self,
@@ -128,27 +131,25 @@ class Http:
         headers: dict[str, str] | None = None,
     ) -> bytes:
         target = self.path + (f"?{query}" if query else "")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        lines.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        return http1.encode_request(method, target, (headers or {}).items(), body, host=self.netloc)
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
             if self._stream is None:
                 self._stream = await asyncio.open_connection(self.host, self.port)
+                self._parser = http1.ResponseParser()
             reader, writer = self._stream
             try:
                 writer.write(raw)
-                status, body, keep = await _response(reader)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+                response = await _response(reader, self._parser)
+            except (OSError, ValueError):
                 self.close()
                 if attempt == 2:
                     raise
                 continue
-            if not keep:
+            if not response.keep_alive:
                 self.close()
-            return status, body
+            return response.status, response.body
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -157,27 +158,15 @@ class Http:
             self._stream = None
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    status_line = await reader.readuntil(b"\r\n")
-    parts = status_line.split(b" ", 2)
-    status = int(parts[1])
-    length, keep, chunked = 0, parts[0] == b"HTTP/1.1", False
-    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
-        name, _, value = line.decode("latin-1").partition(":")
-        name, value = name.strip().lower(), value.strip().lower()
-        if name == "content-length":
-            length = int(value)
-        elif name == "connection":
-            keep = value == "keep-alive" or (keep and value != "close")
-        elif name == "transfer-encoding" and "chunked" in value:
-            chunked = True
-    if not chunked:
-        return status, await reader.readexactly(length), keep
-    body = bytearray()
-    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-        body += (await reader.readexactly(size + 2))[:-2]
-    await reader.readuntil(b"\r\n")
-    return status, bytes(body), keep
+async def _response(reader: asyncio.StreamReader, parser: http1.ResponseParser) -> http1.Response:
+    while (response := parser.next()) is None:
+        data = await reader.read(65536)
+        if not data:
+            if (response := parser.feed_eof()) is None:
+                raise ConnectionResetError("the server closed the connection")
+            break
+        parser.feed(data)
+    return response
 
 
 # -- the limit: a plain asyncio HTTP front calling the handler in-process -------------------
@@ -189,16 +178,17 @@ def serve_limit(code: Path, port_file: Path) -> None:
     import handler as module  # type: ignore[import-not-found]
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+        parser = http1.RequestParser()
+        with contextlib.suppress(OSError, ValueError):
             while True:
-                line = await reader.readuntil(b"\r\n")
-                method, target, _ = line.decode("latin-1").split(" ", 2)
-                length = 0
-                while (header := await reader.readuntil(b"\r\n")) != b"\r\n":
-                    name, _, value = header.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                body = await reader.readexactly(length) if length else b""
+                request = parser.next()
+                if request is None:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    parser.feed(data)
+                    continue
+                method, target, body = request.method, request.target, request.body
                 path, _, query = target.partition("?")
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                 event = {
@@ -211,11 +201,8 @@ def serve_limit(code: Path, port_file: Path) -> None:
                 }
                 result = module.handler(event, None)
                 out = result["body"].encode()
-                writer.write(
-                    b"HTTP/1.1 %d OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
-                    % (result["statusCode"], len(out))
-                    + out
-                )
+                content_type = [("Content-Type", "text/plain")]
+                writer.write(http1.encode_response(result["statusCode"], out, content_type))
                 await writer.drain()
         writer.close()
 

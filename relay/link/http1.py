@@ -247,7 +247,9 @@ _SIZE, _DATA, _TRAILER = 0, 1, 2
 class _Parser(Generic[M]):
     """What request and response parsing share: the buffer, body framing, limits."""
 
-    def __init__(self, max_head: int, max_body: int) -> None:
+    _skip_blank_lines = False
+
+    def __init__(self, *, max_head: int = MAX_HEAD, max_body: int = MAX_BODY) -> None:
         self.max_head = max_head
         self.max_body = max_body
         self._buffer = bytearray()
@@ -259,6 +261,7 @@ class _Parser(Generic[M]):
         self._trailer_bytes = 0
         self._length = -1  # the declared Content-Length, -1 without one
         self._expect = False  # the pending body was announced with Expect: 100-continue
+        self._continue = False  # ...and the driver has not been told yet
         self._error: HttpError | None = None
 
     def feed(self, data: bytes) -> None:
@@ -283,37 +286,49 @@ class _Parser(Generic[M]):
         """
         if self._error is not None:
             raise self._error
+        buffer = self._buffer
+        message = self._message
         try:
-            return self._next()
+            if message is None:
+                if self._skip_blank_lines and buffer.startswith(b"\r\n"):
+                    # RFC 9112 2.2: ignore empty lines before a request line
+                    while buffer.startswith(b"\r\n"):
+                        del buffer[:2]
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buffer) > self.max_head:
+                        raise HeadTooLarge(f"the head is over {self.max_head} bytes")
+                    return None
+                if end > self.max_head:
+                    raise HeadTooLarge(f"the head is over {self.max_head} bytes")
+                message = self._parse_head(buffer[:end].decode("latin-1"))
+                framing = self._framing
+                if framing == _LENGTH:
+                    if self._remaining > self.max_body:
+                        raise BodyTooLarge(
+                            f"the body of {self._remaining} bytes is over {self.max_body} bytes",
+                            message,
+                            self._remaining,
+                        )
+                    # the fast path: the whole message is in the buffer
+                    stop = end + 4 + self._remaining
+                    if len(buffer) >= stop:
+                        message.body = bytes(buffer[end + 4 : stop])
+                        del buffer[:stop]
+                        return message
+                del buffer[: end + 4]
+                if framing == _NONE:
+                    return message
+                self._message = message
+                self._continue = self._expect
+            return self._rest_of_body(message)
         except HttpError as exc:
             self._error = exc
             raise
 
-    def _next(self) -> M | None:
+    def _rest_of_body(self, message: M) -> M | None:
+        """The message once its body is complete (the head was parsed before)."""
         buffer = self._buffer
-        message = self._message
-        if message is None:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > self.max_head:
-                    raise HeadTooLarge(f"the head is over {self.max_head} bytes")
-                return None
-            if end > self.max_head:
-                raise HeadTooLarge(f"the head is over {self.max_head} bytes")
-            message = self._parse_head(buffer[:end].decode("latin-1"))
-            framing = self._framing
-            if framing == _LENGTH:
-                # the fast path: the whole message is in the buffer
-                stop = end + 4 + self._remaining
-                if len(buffer) >= stop:
-                    message.body = bytes(buffer[end + 4 : stop])
-                    del buffer[:stop]
-                    return message
-            del buffer[: end + 4]
-            if framing == _NONE:
-                return message
-            self._message = message
-            self._started(message)
         framing = self._framing
         if framing == _LENGTH:
             if len(buffer) < self._remaining:
@@ -334,28 +349,28 @@ class _Parser(Generic[M]):
         self._message = None
         return message
 
-    def _started(self, message: M) -> None:
-        """A head was parsed and its body has not all arrived."""
-
     def _parse_head(self, text: str) -> M:
         raise NotImplementedError
 
-    def _headers(self, lines: list[str], version: str) -> tuple[Headers, bool]:
-        """The header list from the head's lines; sets the body framing; returns the
-        headers and whether the connection is kept alive."""
+    def _headers(self, text: str, lines: list[str], version: str) -> tuple[Headers, bool]:
+        """The header list from the head's lines (``lines[0]`` is the start line); sets the
+        body framing; returns the headers and whether the connection is kept alive."""
+        if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+            raise HttpError("bare CR or LF in the head (lines must end with CRLF)")
         headers: Headers = []
         length = -1
         chunked = False
         connection = ""
         expect = False
-        for line in lines:
+        append = headers.append
+        for line in lines[1:]:
             name, sep, value = line.partition(":")
-            if not sep or not name or name[-1] in " \t" or name[0] in " \t":
+            if not sep or name != name.strip() or not name:
                 raise HttpError(f"malformed header line {line[:80]!r}")
-            value = value.strip(" \t")
-            headers.append((name, value))
-            lower = name.lower()
-            if lower in _FRAMING:
+            value = value.strip()
+            append((name, value))
+            # (only the four framing headers matter here; most names start otherwise)
+            if name[0] in "CcTtEe" and (lower := name.lower()) in _FRAMING:
                 if lower == "content-length":
                     if not (value.isascii() and value.isdigit()) or len(value) > 18:
                         raise HttpError(f"bad Content-Length {value[:40]!r}")
@@ -391,14 +406,6 @@ class _Parser(Generic[M]):
         self._length = length
         self._expect = expect and (chunked or length > 0)
         return headers, keep_alive
-
-    def _check_length(self, message: M) -> None:
-        if self._framing == _LENGTH and self._remaining > self.max_body:
-            raise BodyTooLarge(
-                f"the body of {self._remaining} bytes is over {self.max_body} bytes",
-                message,
-                self._remaining,
-            )
 
     def _read_chunks(self, message: M) -> bool:
         """Consume chunked framing from the buffer; True once the last chunk and trailers are in."""
@@ -457,19 +464,10 @@ class _Parser(Generic[M]):
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "expect"))
 
 
-def _split_head(text: str) -> list[str]:
-    lines = text.split("\r\n")
-    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
-        raise HttpError("bare CR or LF in the head (lines must end with CRLF)")
-    return lines
-
-
 class RequestParser(_Parser[Request]):
     """Requests from one connection, in order (pipelined ones included)."""
 
-    def __init__(self, *, max_head: int = MAX_HEAD, max_body: int = MAX_BODY) -> None:
-        super().__init__(max_head, max_body)
-        self._continue = False
+    _skip_blank_lines = True
 
     def continue_due(self) -> bool:
         """True once per request that expects ``100 Continue`` and whose body is still
@@ -477,27 +475,15 @@ class RequestParser(_Parser[Request]):
         due, self._continue = self._continue, False
         return due
 
-    def _next(self) -> Request | None:
-        # RFC 9112 2.2: ignore empty lines before a request line (sent after some bodies)
-        if self._message is None and self._buffer.startswith(b"\r\n"):
-            while self._buffer.startswith(b"\r\n"):
-                del self._buffer[:2]
-        return super()._next()
-
-    def _started(self, message: Request) -> None:  # noqa: ARG002
-        self._continue = self._expect
-
     def _parse_head(self, text: str) -> Request:
-        lines = _split_head(text)
+        lines = text.split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[0] or not parts[1] or not _is_version(parts[2]):
             raise HttpError(f"malformed request line {lines[0][:80]!r}")
         method, target, version = parts
-        headers, keep_alive = self._headers(lines[1:], version)
+        headers, keep_alive = self._headers(text, lines, version)
         self._continue = False
-        request = Request(method, target, version, headers, b"", keep_alive)
-        self._check_length(request)
-        return request
+        return Request(method, target, version, headers, b"", keep_alive)
 
 
 class ResponseParser(_Parser[Response]):
@@ -509,7 +495,7 @@ class ResponseParser(_Parser[Response]):
     """
 
     def __init__(self, *, max_head: int = MAX_HEAD, max_body: int = MAX_BODY) -> None:
-        super().__init__(max_head, max_body)
+        super().__init__(max_head=max_head, max_body=max_body)
         self._heads = 0
 
     def expect_head(self) -> None:
@@ -534,21 +520,21 @@ class ResponseParser(_Parser[Response]):
             raise self._error
         return None
 
-    def _next(self) -> Response | None:
+    def next(self) -> Response | None:
         while True:
-            message = super()._next()
+            message = super().next()
             # interim answers (100 Continue, 103 Early Hints) precede the real one
             if message is None or not 100 <= message.status < 200 or message.status == 101:
                 return message
 
     def _parse_head(self, text: str) -> Response:
-        lines = _split_head(text)
+        lines = text.split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code, _, reason = rest.partition(" ")
         if not _is_version(version) or len(code) != 3 or not (code.isascii() and code.isdigit()):
             raise HttpError(f"malformed status line {lines[0][:80]!r}")
         status = int(code)
-        headers, keep_alive = self._headers(lines[1:], version)
+        headers, keep_alive = self._headers(text, lines, version)
         response = Response(status, reason, version, headers, b"", keep_alive)
         if status < 200 or status in (204, 304):
             self._framing = _NONE
@@ -558,7 +544,6 @@ class ResponseParser(_Parser[Response]):
         elif self._framing == _NONE and self._length < 0:
             self._framing = _UNTIL_CLOSE
             response.keep_alive = False
-        self._check_length(response)
         return response
 
 
@@ -568,7 +553,8 @@ def _is_version(text: str) -> bool:
 
 def _encode_head(lines: list[str]) -> bytes:
     head = "\r\n".join(lines)
-    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
+    breaks = len(lines) - 1
+    if head.count("\n") != breaks or head.count("\r") != breaks:
         raise HttpError("a header name or value contains CR or LF")
     return (head + "\r\n\r\n").encode("latin-1")
 
@@ -613,14 +599,13 @@ def encode_response(
     lines += [f"{name}: {value}" for name, value in headers]
     if date and not any(line[:5].lower() == "date:" for line in lines):
         lines.append(f"Date: {http_date()}")
-    bodiless = status < 200 or status in (204, 304)
-    if not bodiless:
+    if status < 200 or status == 204 or status == 304:
+        body = b""
+    else:
         lines.append(f"Content-Length: {len(body)}")
     if not keep_alive:
         lines.append("Connection: close")
-    if head or bodiless:
-        return _encode_head(lines)
-    return _encode_head(lines) + body
+    return _encode_head(lines) + (b"" if head else body)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -48,6 +48,7 @@ def http_response(
 
 
 _JSON = ("Content-Type", "application/json")
+_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 
 
 def _status_body(message: str, error_type: str) -> bytes:
@@ -137,7 +138,6 @@ class RuntimeApiConnection(asyncio.Protocol):
             self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
             return
         parts = path[len(PREFIX) :].split("/")
-        error_type = http1.header_value(headers, "lambda-runtime-function-error-type")
         if parts == ["invocation", "next"] and method == "GET":
             self.waiting_next = True
             self._handler.on_next(self)
@@ -149,10 +149,12 @@ class RuntimeApiConnection(asyncio.Protocol):
             if kind == "response":
                 loop.call_soon(self._reply, *self._handler.on_response(request_id, body))
             elif kind == "error":
+                error_type = http1.header_value(headers, _ERROR_TYPE)
                 loop.call_soon(self._reply, *self._handler.on_error(request_id, body, error_type))
             else:
                 self._reply(404, _status_body(f"Unknown path {path}", "InvalidRequest"))
         elif parts == ["init", "error"] and method == "POST":
+            error_type = http1.header_value(headers, _ERROR_TYPE)
             self._reply(*self._handler.on_init_error(body, error_type))
         else:
             self._reply(404, _status_body(f"Unknown path {method} {path}", "InvalidRequest"))
