@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +40,8 @@ def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> di
     result, result_text = decode_payload(event.result)
     payload, masked = redact(payload, redact_paths)
     result, masked_result = redact(result, redact_paths)
-    context = asdict(event.context) if event.context else {"function_name": event.function}
+    # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
+    context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
     function["layers"] = list(function["layers"] or [])
     trigger = context.pop("trigger", None) or guess_trigger(payload)

@@ -6,8 +6,9 @@ the handler's own output; relay never prints environment values or credentials.
 Invocation and log lines are the hot path (four or five per invocation): rich's renderer
 costs 150-350 µs a line and each print is a blocking write on the event loop, which capped
 `relay start` at ~160 invocations/s whatever the number of callers. Those lines are therefore
-styled with escape codes computed once per style, and written in batches by a writer thread,
-so a slow terminal never stalls the loop; status lines still go through rich, after
+styled with escape codes computed once per style, and written in frames (``FRAME_S``) by a
+writer thread, so a slow terminal never stalls the loop and the loop does not wake the
+writer per line; status lines still go through rich, after
 everything queued before them.
 """
 
@@ -133,18 +134,21 @@ class LiveView:
     def _line(self, text: str) -> None:
         with self._lock:
             self._pending.append(text)
+            first = len(self._pending) == 1
             if self._writer is None:
                 self._writer = threading.Thread(
                     target=self._write_forever, name="relay-live-view", daemon=True
                 )
                 self._writer.start()
-            self._wake.notify()
+            if first:  # later lines of the frame join it without waking anyone
+                self._wake.notify()
 
     def _write_forever(self) -> None:
         while True:
             with self._lock:
                 while not self._pending:
                     self._wake.wait()
+            time.sleep(FRAME_S)  # let the frame's lines gather: one wake-up and write each
             self.flush()
 
     def _write(self, batch: list[str]) -> None:
@@ -160,6 +164,11 @@ class LiveView:
             self._write(batch)
             self.console.print(markup)
 
+
+#: How long the writer lets lines gather before writing them (~30 frames a second). Waking
+#: a second thread per line made it fight the event loop for the GIL: ~90 µs of CPU per
+#: invocation at 8 callers, against ~10 µs in frames (bench/bench_scaling.py).
+FRAME_S = 0.03
 
 _COLOR_SYSTEMS = {
     "standard": ColorSystem.STANDARD,

@@ -19,7 +19,7 @@ def test_files_are_private_and_the_folder_too(tmp_path: Path) -> None:
     entry = store.add(_record(1))
     assert stat.S_IMODE(entry.path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "events").stat().st_mode) == 0o700
-    assert entry.path.name == "0000001001000-0001abcd.json"
+    assert entry.path.name == "0000001001000000-0001abcd.json"
 
 
 def test_the_oldest_recordings_go_first_past_the_cap(tmp_path: Path) -> None:
