@@ -76,6 +76,22 @@ def drop_bytecode(pycache_prefix: str, sources: Iterable[str]) -> None:
                     pyc.unlink()
 
 
+#: Files still open for writing after a whole SETTLE_LIMIT_S wait (a log the handler keeps
+#: open): not waited for again until they are seen closed, or every batch would wait.
+_kept_open: set[str] = set()
+
+
+def still_writing(paths: Iterable[str]) -> set[str]:
+    """The files of ``paths`` a save is still writing (those known to be kept open aside)."""
+    writing = set()
+    for path in paths:
+        if not being_written(path):
+            _kept_open.discard(path)
+        elif path not in _kept_open:
+            writing.add(path)
+    return writing
+
+
 async def until_written(paths: Iterable[str]) -> None:
     """Return once no file of ``paths`` is open for writing, or SETTLE_LIMIT_S later.
 
@@ -84,14 +100,15 @@ async def until_written(paths: Iterable[str]) -> None:
     so the first look, half a millisecond on, usually finds it done. Nothing being written:
     returns without yielding to the event loop.
     """
-    writing = [path for path in paths if being_written(path)]
+    writing = still_writing(paths)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_LIMIT_S
     pause, longest = _SETTLE_POLL_S
     while writing and loop.time() < deadline:
         await asyncio.sleep(pause)
         pause = min(pause * 1.25, longest)
-        writing = [path for path in writing if being_written(path)]
+        writing = still_writing(writing)
+    _kept_open.update(writing)
 
 
 class CodeWatcher:
@@ -145,7 +162,7 @@ class CodeWatcher:
             self._on_change(paths)
 
     async def _settle(self, paths: set[str]) -> None:
-        self.writing = {path for path in paths if being_written(path)}
+        self.writing = still_writing(paths)
         if self.writing:
             try:
                 await until_written(self.writing)

@@ -403,7 +403,7 @@ async def test_a_file_kept_open_for_writing_does_not_hold_reloads_back_for_ever(
     watching: LocalRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A log or database the handler keeps open in its code folder: after SETTLE_LIMIT_S the
-    batch is acted on anyway (here at once)."""
+    batch is acted on anyway (here at once), and that file is not waited for again."""
     monkeypatch.setattr(reload, "SETTLE_LIMIT_S", 0.0)
     code = tmp_path / "code"
     code.mkdir()
@@ -416,6 +416,14 @@ async def test_a_file_kept_open_for_writing_does_not_hold_reloads_back_for_ever(
         kept.flush()
         assert await watching.wait_reload("open", 0) == 1
         assert (await _version(watching, "open"))["v"] == "two"
+        # known to be kept open: the next change reloads at once even with a long limit
+        monkeypatch.setattr(reload, "SETTLE_LIMIT_S", 600.0)
+        kept.seek(0)
+        kept.truncate()
+        kept.write(HANDLER.format(v="six"))
+        kept.flush()
+        assert await watching.wait_reload("open", 1) == 2
+        assert (await _version(watching, "open"))["v"] == "six"
 
 
 def test_being_written_tells_a_file_open_for_writing(tmp_path: Path) -> None:
