@@ -119,8 +119,16 @@ class CodeWatcher:
     the save twice (the torn content, then the whole one) or fail on the torn one.
     """
 
-    def __init__(self, on_change: Callable[[set[str]], None]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[set[str]], None],
+        *,
+        ignore: Callable[[str], bool] | None = None,
+    ) -> None:
         self._on_change = on_change
+        #: paths never worth a reload (files relay itself writes, e.g. its redirected stdout,
+        #: which it also keeps open for writing: a batch must not wait for them)
+        self._ignore = ignore
         #: the held batch's files still open for writing (diagnostics and tests)
         self.writing: set[str] = set()
         self._dirs: tuple[str, ...] = ()
@@ -158,8 +166,11 @@ class CodeWatcher:
             *dirs, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop
         ):
             paths = {path for _change, path in changes}
-            await self._settle(paths)
-            self._on_change(paths)
+            if self._ignore is not None:
+                paths = {path for path in paths if not self._ignore(path)}
+            if paths:
+                await self._settle(paths)
+                self._on_change(paths)
 
     async def _settle(self, paths: set[str]) -> None:
         self.writing = still_writing(paths)

@@ -101,7 +101,7 @@ class LocalRuntime:
             self._pycache = self._own_pycache.name
         self._reload_event = asyncio.Event()
         if self.watch:
-            self._watcher = CodeWatcher(self._on_change)
+            self._watcher = CodeWatcher(self._on_change, ignore=self.ignore)
             self._watch_dirs()
         self._top_up_spares()
 
@@ -358,8 +358,6 @@ class LocalRuntime:
         """
         news = set()
         for path in paths:
-            if self.ignore is not None and self.ignore(path):
-                continue
             now = digest(path)
             if self._handled.get(path) != now:
                 news.add(path)

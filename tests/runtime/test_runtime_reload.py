@@ -426,6 +426,29 @@ async def test_a_file_kept_open_for_writing_does_not_hold_reloads_back_for_ever(
         assert (await _version(watching, "open"))["v"] == "six"
 
 
+async def test_a_file_relay_writes_itself_never_holds_a_save_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`relay run --watch > out.json` in the code folder: relay keeps out.json open for writing
+    for good; ignored, it must not make the watcher wait for its writer."""
+    monkeypatch.setattr(reload, "SETTLE_LIMIT_S", 600.0)
+    code = tmp_path / "code"
+    code.mkdir()
+    app, out = code / "app.py", code / "out.json"
+    _write(app, "one")
+    with out.open("w") as output:
+        async with LocalRuntime(
+            watch=True, pycache_dir=tmp_path / "pyc", ignore=lambda path: path == str(out)
+        ) as rt:
+            rt.configure(fn("out", "app.handler", code=code))
+            assert (await _version(rt, "out"))["v"] == "one"
+            output.write('{"v": "one"}\n')
+            output.flush()
+            _write(app, "two")
+            assert await rt.wait_reload("out", 0) == 1
+            assert (await _version(rt, "out"))["v"] == "two"
+
+
 def test_being_written_tells_a_file_open_for_writing(tmp_path: Path) -> None:
     path = tmp_path / "app.py"
     path.write_text("x = 1\n")
