@@ -85,6 +85,11 @@ class Console:
     # -- the feed -----------------------------------------------------------------------
 
     def __call__(self, event: InvocationEvent) -> None:
+        if not self._clients:
+            # No page open: keep the event for when one opens, but build no row (it parses
+            # the payload and hashes the id) and no standings, on the loop's hot path.
+            self.state.keep(event)
+            return
         row = self.state.add(event)
         self._broadcast({"op": "invocation", "row": row})
         if event.finished:

@@ -40,6 +40,11 @@ class ConsoleState:
 
     def add(self, event: InvocationEvent) -> dict[str, Any]:
         """Take an event in; its table row (what the page gets live)."""
+        self.keep(event)
+        return self.row(event)
+
+    def keep(self, event: InvocationEvent) -> None:
+        """Take an event in without its row (no page open: nothing to send it to)."""
         key = event.invocation_id
         if event.status == "running":
             self._started[key] = event.at
@@ -57,7 +62,6 @@ class ConsoleState:
         while len(self.invocations) > KEEP:
             old, _ = self.invocations.popitem(last=False)
             self._started.pop(old, None)
-        return self.row(event)
 
     def row(self, event: InvocationEvent) -> dict[str, Any]:
         standing = self.functions.get(event.function)
