@@ -111,6 +111,40 @@ async def until_written(paths: Iterable[str]) -> None:
     _kept_open.update(writing)
 
 
+class SaveFilter(watchfiles.DefaultFilter):
+    """The changes worth a reload: watchfiles' default filter (bytecode, VCS and tool folders,
+    vim swap files, ``~`` backups, JetBrains' safe-write files) plus what editors and tools write
+    beside a save without being code: hidden files and folders below a watched root (an editor's
+    ``.app.py.tmp`` before its rename, emacs' ``.#`` locks, relay's own ``.relay/``), ``#...#``
+    autosaves, vim's ``4913`` probe, ``*.tmp``/``*.bak``/``*.orig``/``*.rej``, and ``cdk.out``.
+
+    A temporary file seen in a batch of its own (the write before the rename, descheduled on a
+    loaded machine) would otherwise run the code from before the save: a run too many, showing
+    the old result. Hidden means below the root only: an app living under ``~/.projects`` is
+    watched normally.
+    """
+
+    ignore_dirs = (*watchfiles.DefaultFilter.ignore_dirs, "cdk.out")
+    ignore_entity_patterns = (
+        *watchfiles.DefaultFilter.ignore_entity_patterns,
+        r"^#.*#$",
+        r"^4913$",
+        r"\.(tmp|temp|bak|orig|rej)$",
+    )
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        super().__init__()
+        self._roots = tuple(sorted((os.path.join(r, "") for r in roots), key=len, reverse=True))
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        if not super().__call__(change, path):
+            return False
+        for root in self._roots:
+            if path.startswith(root):
+                return not any(part.startswith(".") for part in path[len(root) :].split(os.sep))
+        return True
+
+
 class CodeWatcher:
     """Watches a set of folders and reports each batch of changed paths once its files are
     written: a batch holding a file some process still has open for writing waits (up to
@@ -163,7 +197,11 @@ class CodeWatcher:
 
     async def _run(self, dirs: tuple[str, ...], stop: asyncio.Event) -> None:
         async for changes in watchfiles.awatch(
-            *dirs, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=stop
+            *dirs,
+            watch_filter=SaveFilter(dirs),
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            stop_event=stop,
         ):
             paths = {path for _change, path in changes}
             if self._ignore is not None:

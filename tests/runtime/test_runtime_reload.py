@@ -461,3 +461,59 @@ def test_being_written_tells_a_file_open_for_writing(tmp_path: Path) -> None:
         assert not reload.being_written(str(path))  # readers are no save
     assert not reload.being_written(str(tmp_path))  # a folder
     assert not reload.being_written(str(tmp_path / "gone.py"))
+
+
+@pytest.mark.parametrize(
+    ("relative", "reloads"),
+    [
+        ("app.py", True),
+        ("pkg/mod.py", True),
+        ("data/prices.json", True),
+        ("requirements.txt", True),
+        (".app.py.tmp", False),  # an editor's temporary file before its rename
+        (".#app.py", False),  # emacs' lock
+        ("#app.py#", False),  # emacs' autosave
+        ("4913", False),  # vim's probe
+        ("app.py.swp", False),
+        ("app.py~", False),
+        ("app.py.bak", False),
+        ("notes.tmp", False),
+        (".relay/records/1.json", False),  # a hidden folder below the root
+        ("__pycache__/app.cpython-311.pyc", False),
+        ("cdk.out/manifest.json", False),
+    ],
+)
+def test_save_filter_passes_only_what_can_be_code(
+    tmp_path: Path, relative: str, reloads: bool
+) -> None:
+    root = tmp_path / ".projects" / "app"  # a root below a hidden folder is watched normally
+    accept = reload.SaveFilter([str(root)])
+    assert accept(reload.watchfiles.Change.modified, str(root / relative)) is reloads
+
+
+async def test_an_editors_temporary_file_never_reaches_a_reload(tmp_path: Path) -> None:
+    """Write-to-temp then rename: whatever batches the two land in, only app.py is reported."""
+    code = tmp_path / "code"
+    code.mkdir()
+    app = code / "app.py"
+    _write(app, "one")
+    batches: list[set[str]] = []
+    watcher = reload.CodeWatcher(batches.append)
+    watcher.watch([code])
+    try:
+        probe, saves = code / "probe.py", iter(range(10**6))
+
+        def probe_seen() -> bool:  # the watcher is live once a plain save is reported
+            if any(str(probe) in b for b in batches):
+                return True
+            _write(probe, f"probe {next(saves)}")
+            return False
+
+        await until(probe_seen, "the probe")
+        temporary = code / ".app.py.tmp"
+        _write(temporary, "two")
+        os.replace(temporary, app)
+        await until(lambda: any(str(app) in b for b in batches), "the save's batch")
+    finally:
+        await watcher.close()
+    assert str(temporary) not in set().union(*batches), batches
