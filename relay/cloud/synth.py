@@ -377,3 +377,13 @@ def write_functions(project: Path, stage: str, assembly: Assembly) -> list[dict[
         {"stage": stage, "assembly": str(assembly.directory), "functions": functions},
     )
     return functions
+
+
+def previous_functions(project: Path, stage: str) -> list[dict[str, Any]]:
+    """The records :func:`write_functions` saved at the stage's last synthesis ([] if none)."""
+    path = session.stage_dir(project, stage) / "functions.json"
+    try:
+        functions = json.loads(path.read_text())["functions"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [f for f in functions if isinstance(f, dict)] if isinstance(functions, list) else []

@@ -495,12 +495,12 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
     See relay/commands/direct.py and docs/architecture.md ("Direct mode") for why: the stub, the
     WebSocket and a second process cost ~5x the CPU of the invocation itself.
     """
+    from relay.cloud import synth
     from relay.commands.direct import DirectInvoker, direct_config
     from relay.emulator import LOCAL_CREDENTIALS, Emulator
     from relay.emulator.command import remove_own_state, write_state
     from relay.emulator.provision import ProvisionError, create, synthesize
     from relay.observe.observers import ObserverError
-    from relay.runtime.envs import warm_interpreters
 
     async with contextlib.AsyncExitStack() as stack:
         with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
@@ -514,6 +514,10 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             )  # fmt: skip
             synthesis = asyncio.ensure_future(synthesizing)
             synthesis.add_done_callback(_observed)
+            # uv's interpreter discovery takes seconds on some machines (it asks each pyenv
+            # shim): started now for the runtimes of the stage's last start, so that it runs
+            # beside the emulator's start and the stage's creation, not after them.
+            warming = [_warm_interpreters(synth.previous_functions(options.project, options.stage))]
             runtime = None
             if not options.debug:
                 # Spare workers are generic processes: they start (and import the runtime
@@ -523,11 +527,8 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             await stack.enter_async_context(emulator)
             try:
                 synthesized = await synthesis
-                # uv's interpreter discovery takes seconds on some machines (pyenv shims):
-                # found while the stage is created, before the environments need it.
-                runtimes = [r["runtime"] for r in synthesized.records if r["relayed"]]
-                warming = asyncio.ensure_future(asyncio.to_thread(warm_interpreters, runtimes))
-                warming.add_done_callback(_observed)
+                # the app's runtimes now known (nothing to do if found already)
+                warming.append(_warm_interpreters(synthesized.records))
                 provisioned = await asyncio.to_thread(
                     create, emulator, synthesized, layer_dirs=options.layer_dirs
                 )
@@ -608,6 +609,16 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             return EXIT_REPLACED
         _say_what_is_left(options, view, target, emulator_stopped=True)
         return 0
+
+
+def _warm_interpreters(functions: list[dict[str, Any]]) -> asyncio.Future[None]:
+    """Find the Python interpreters these functions need in a thread (relay/runtime/envs.py)."""
+    from relay.runtime.envs import warm_interpreters
+
+    runtimes = [f.get("runtime") or "" for f in functions if f.get("relayed")]
+    warming = asyncio.ensure_future(asyncio.to_thread(warm_interpreters, runtimes))
+    warming.add_done_callback(_observed)
+    return warming
 
 
 def _observed(task: asyncio.Future[Any]) -> None:

@@ -81,6 +81,19 @@ def test_functions_json_records_source_dirs_and_raw_environment(
     assert (project / ".relay" / ".gitignore").read_text() == "*\n"
 
 
+def test_the_last_starts_functions_are_read_back(
+    project: Path, assembly: Assembly, tmp_path: Path
+) -> None:
+    """relay start warms the interpreters the stage's functions had at its last start."""
+    functions = synth.write_functions(project, "alice", assembly)
+    assert synth.previous_functions(project, "alice") == functions
+    assert synth.previous_functions(project, "nobody") == []
+    broken = tmp_path / ".relay" / "stages" / "alice" / "functions.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"functions": ')  # cut short
+    assert synth.previous_functions(tmp_path, "alice") == []
+
+
 def test_second_synth_with_no_change_is_cached(
     project: Path, config: LiveConfig, assembly: Assembly
 ) -> None:
