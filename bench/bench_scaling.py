@@ -36,10 +36,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import CALLERS, Http, Tool, limit_tool, prepare, relay_tool, throughput
 
 TICK = os.sysconf("SC_CLK_TCK")
+#: Callers at which CPU per request is also shown per part of the process tree.
+BREAKDOWN = 8
+#: Unmeasured calls before each figure, at its number of callers.
+WARM_S = 1.0
 
 
 def tree_cpu_s(pid: int) -> float:
     """utime+stime (and that of reaped children) of a process and all its descendants."""
+    return sum(tree_cpu_parts(pid).values())
+
+
+def tree_cpu_parts(pid: int) -> dict[str, float]:
+    """The same, per part of the tree: relay's own process, the emulator's process (the stub
+    path), the handlers' workers and the stub's workers (workers under the emulator)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -47,14 +57,28 @@ def tree_cpu_s(pid: int) -> float:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             stats[int(stat.parent.name)] = fields
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0, [pid]
+    parts: dict[str, float] = {}
+    todo = [(pid, "relay process")]
     while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
+        current, part = todo.pop()
         fields = stats.get(current)
         if fields:  # fields[11:15]: utime, stime, cutime, cstime (after "state" at [0])
-            total += sum(int(v) for v in fields[11:15])
-    return total / TICK
+            parts[part] = parts.get(part, 0.0) + sum(int(v) for v in fields[11:15]) / TICK
+        for child in children.get(current, []):
+            todo.append((child, _part_of(child, part)))
+    return parts
+
+
+def _part_of(pid: int, parent_part: str) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return parent_part
+    if b" emulator" in command:
+        return "emulator process"
+    if b"worker_entry" in command:
+        return "stub workers" if parent_part.startswith("emulator") else "handler workers"
+    return parent_part
 
 
 @dataclass
@@ -64,6 +88,7 @@ class Measured:
     requests: dict[int, int] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)
     cpu: dict[int, float] = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)  # CPU s by part, at BREAKDOWN callers
     failed: str | None = None
 
     def rate(self, callers: int) -> float:
@@ -116,9 +141,16 @@ async def one_round(each: Measured, seconds: float) -> None:
     raw = http.request()
     pid = each.tool.proc.pid  # type: ignore[union-attr]
     for callers in CALLERS:
-        before = tree_cpu_s(pid)
+        # Steady state: the pools (the runtime's workers, the emulator's stub workers) grow to
+        # this many callers first; else each new worker's start is billed to the figure.
+        await throughput(each.url, raw, callers, WARM_S, lambda: None)
+        before = tree_cpu_parts(pid)
         done, elapsed = await throughput(each.url, raw, callers, seconds, lambda: None)
-        used = tree_cpu_s(pid) - before
+        after = tree_cpu_parts(pid)
+        used = sum(after.values()) - sum(before.values())
+        if callers == BREAKDOWN:
+            for part, cpu in after.items():
+                each.parts[part] = each.parts.get(part, 0.0) + cpu - before.get(part, 0.0)
         each.requests[callers] = each.requests.get(callers, 0) + done
         each.seconds[callers] = each.seconds.get(callers, 0.0) + elapsed
         each.cpu[callers] = each.cpu.get(callers, 0.0) + used
@@ -144,6 +176,16 @@ def report(measured: list[Measured], loads: list[float]) -> str:
                 f"{each.tool.name:<28} {callers:>7} {rate:>8.0f} {rate / one:>10.2f} "
                 f"{ratio_limit:>8.3f} {cpu_ms:>10.3f}"
             )
+    lines.append(f"CPU ms per request by part of the process tree, {BREAKDOWN} callers:")
+    for each in measured[1:]:
+        if each.failed or not each.parts:
+            continue
+        done = max(1, each.requests.get(BREAKDOWN, 0))
+        shares = ", ".join(
+            f"{part} {cpu / done * 1000:.3f}"
+            for part, cpu in sorted(each.parts.items(), key=lambda kv: -kv[1])
+        )
+        lines.append(f"  {each.tool.name}: {shares}")
     return "\n".join(lines)
 
 
