@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,7 +220,7 @@ def emulator_command(
     (the share of invocations copied), functions run their real code wrapped (observe mode).
     """
     from relay.emulator import Emulator
-    from relay.emulator.provision import ProvisionError, provision
+    from relay.emulator.provision import ProvisionError, create, synthesize
 
     if not verbose:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
@@ -240,15 +241,17 @@ def emulator_command(
     _stop_with_parent(stop)
     path = state_path(project)
     try:
-        with Emulator(on_log=_print_log if verbose else None) as emulator:
+        emulator = Emulator(on_log=_print_log if verbose else None)
+        # The synthesis (jsii, in child processes) runs while moto is imported and started.
+        synthesizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-synth")
+        synthesis = synthesizing.submit(
+            synthesize, project=project, stage=stage, region=emulator.region,
+            account=emulator.account_id, increase_timeout=increase_timeout,
+        )  # fmt: skip
+        synthesizing.shutdown(wait=False)  # the thread ends with the synthesis
+        with emulator:
             try:
-                provisioned = provision(
-                    emulator,
-                    project=project,
-                    stage=stage,
-                    increase_timeout=increase_timeout,
-                    layer_dirs=layer_dirs,
-                )
+                provisioned = create(emulator, synthesis.result(), layer_dirs=layer_dirs)
             except ProvisionError as exc:
                 print(f"relay: error: {exc}", file=sys.stderr)
                 return 2
