@@ -474,9 +474,11 @@ class RequestParser(_Parser[Request]):
     def _parse_head(self, text: str) -> Request:
         lines = text.split("\r\n")
         parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[0] or not parts[1] or not _is_version(parts[2]):
+        if len(parts) != 3 or not parts[0] or not parts[1]:
             raise HttpError(f"malformed request line {lines[0][:80]!r}")
         method, target, version = parts
+        if version != "HTTP/1.1" and not _is_version(version):
+            raise HttpError(f"malformed request line {lines[0][:80]!r}")
         headers, keep_alive = self._headers(text, lines, version)
         self._continue = False
         return Request(method, target, version, headers, b"", keep_alive)
