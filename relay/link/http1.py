@@ -161,10 +161,40 @@ def header_value(headers: Headers, name: str, default: str | None = None) -> str
     return ",".join(values) if values else default
 
 
-class Request:
+class _Message:
+    """What requests and responses share: the head's version and headers, the body."""
+
+    __slots__ = ("body", "headers", "keep_alive", "trailers", "version")
+    _FIELDS: tuple[str, ...] = ()  # in constructor order, for == and repr
+
+    # (set by the subclasses' constructors: one call per message on the hot path)
+    version: str
+    headers: Headers
+    body: bytes
+    #: whether the connection stays open after this message (HTTP version + Connection)
+    keep_alive: bool
+    trailers: Headers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return header_value(self.headers, name, default)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in self._FIELDS
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+class Request(_Message):
     """One request as received; ``target`` is exactly as the client sent it."""
 
-    __slots__ = ("body", "headers", "keep_alive", "method", "target", "trailers", "version")
+    __slots__ = ("method", "target")
+    _FIELDS = ("method", "target", "version", "headers", "body", "keep_alive", "trailers")
 
     def __init__(
         self,
@@ -181,24 +211,15 @@ class Request:
         self.version = version
         self.headers = headers
         self.body = body
-        #: whether the connection stays open after the answer (HTTP version + Connection)
         self.keep_alive = keep_alive
-        self.trailers: Headers = trailers if trailers is not None else []
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return header_value(self.headers, name, default)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Request) and _fields(self) == _fields(other)
-
-    def __repr__(self) -> str:
-        return _repr(self)
+        self.trailers = trailers if trailers is not None else []
 
 
-class Response:
+class Response(_Message):
     """One response as received (interim 1xx answers other than 101 are skipped)."""
 
-    __slots__ = ("body", "headers", "keep_alive", "reason", "status", "trailers", "version")
+    __slots__ = ("reason", "status")
+    _FIELDS = ("status", "reason", "version", "headers", "body", "keep_alive", "trailers")
 
     def __init__(
         self,
@@ -216,25 +237,7 @@ class Response:
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
-        self.trailers: Headers = trailers if trailers is not None else []
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return header_value(self.headers, name, default)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Response) and _fields(self) == _fields(other)
-
-    def __repr__(self) -> str:
-        return _repr(self)
-
-
-def _fields(message: Request | Response) -> tuple[object, ...]:
-    return tuple(getattr(message, name) for name in message.__slots__)
-
-
-def _repr(message: Request | Response) -> str:
-    fields = ", ".join(f"{name}={getattr(message, name)!r}" for name in message.__slots__)
-    return f"{type(message).__name__}({fields})"
+        self.trailers = trailers if trailers is not None else []
 
 
 M = TypeVar("M", Request, Response)

@@ -40,6 +40,21 @@ def _lambda_like_path(tmp_path: Path) -> Path:
     return runtime
 
 
+def _run_clean(
+    asset: Path, runtime: Path, code: str, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``code`` in an interpreter that sees only the asset and the Lambda-like runtime."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
+    return subprocess.run(
+        [sys.executable, "-S", "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
 def test_asset_has_verbatim_modules_and_pure_python_websockets(asset: Path) -> None:
     assert (asset / "messages.py").read_bytes() == (ROOT / "relay/link/messages.py").read_bytes()
     assert (asset / "signing.py").read_bytes() == (ROOT / "relay/client/signing.py").read_bytes()
@@ -73,15 +88,7 @@ def test_asset_imports_in_a_clean_interpreter(asset: Path, tmp_path: Path) -> No
         "assert 'relay' not in sys.modules\n"
         "print(stub.handler.__module__, connect.handler.__module__, messages.VERSION)\n"
     )
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(asset)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _run_clean(asset, runtime, code, tmp_path, str(asset))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["stub", "connect", "1"]
 
@@ -135,15 +142,7 @@ def test_asset_posts_through_its_own_http_codec(asset: Path, tmp_path: Path) -> 
         print(seen)
         """
     )
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(asset)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _run_clean(asset, runtime, code, tmp_path, str(asset))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "gone c2",
@@ -166,15 +165,7 @@ def test_asset_without_relay_settings_fails_clearly(asset: Path, tmp_path: Path)
         "    print(exc)\n"
         "print(stub.handler({'requestContext': {'http': {}}, 'version': '2.0'}, Context()))\n"
     )
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{asset}{os.pathsep}{runtime}"}
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _run_clean(asset, runtime, code, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "relay: RELAY_STAGE is not set on this function; redeploy it with `relay start`" in lines
