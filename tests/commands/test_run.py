@@ -153,6 +153,7 @@ def _watching(
             stdout=stdout,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread
         )
     try:
         assert proc.stderr is not None
@@ -162,7 +163,15 @@ def _watching(
             pass
         yield proc
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        try:
+            assert proc.wait(timeout=20) == 0
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGABRT)  # where it hangs, for the failure message
+            proc.wait(timeout=10)
+            pytest.fail(
+                "relay run --watch did not stop within 20 s of Ctrl-C; its stderr:\n"
+                + proc.stderr.read().decode(errors="replace")[-6000:]
+            )
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
