@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import stat
 import sys
 from collections.abc import Callable
@@ -129,7 +130,20 @@ def files_relay_writes() -> Callable[[str], bool]:
     return written_by_relay
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end `relay run --watch` cleanly, however it was started: a process
+    started in the background by a non-interactive shell (``relay run … --watch &``, a
+    script, a test runner started so) inherits SIGINT *ignored*, and Python then leaves it
+    ignored, so ``kill -INT`` would do nothing and ``kill`` would skip the clean-up."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+
+
 async def _run(config: FunctionConfig, payload: bytes, watch: bool) -> int:
+    if watch:
+        stop_on_signals()
     async with LocalRuntime(
         watch=watch,
         spares=1 if watch else 0,
@@ -194,6 +208,6 @@ def run_command(
         return 2
     try:
         return asyncio.run(_run(config, payload, watch))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C (CancelledError: --watch's)
         print("relay: stopped", file=sys.stderr)
         return 130 if not watch else 0

@@ -102,6 +102,10 @@ async def _replay(record: dict[str, Any], watch: bool, environment: dict[str, st
     def log(_function: str, _request_id: str, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if watch:
+        from relay.commands.run import stop_on_signals
+
+        stop_on_signals()
     async with LocalRuntime(watch=watch, spares=1 if watch else 0, on_log=log) as runtime:
         result = await replay_once(runtime, record, environment)
         _report(record, result)
@@ -155,5 +159,5 @@ def replay_command(
         return 2
     try:
         return asyncio.run(_replay(record, watch, environment))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C (CancelledError: --watch's)
         return 0 if watch else 130

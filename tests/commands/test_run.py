@@ -137,13 +137,24 @@ def test_bad_handler_name() -> None:
     assert "handler 'nodot' has no '.'" in proc.stderr.decode()
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def _watching(
-    folder: Path, source: str, output: Path | None = None
+    folder: Path,
+    source: str,
+    output: Path | None = None,
+    *,
+    stop: signal.Signals = signal.SIGINT,
+    sigint_ignored: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`relay run app.handler --watch` on `source`, past its first result and "watching";
-    stopped with Ctrl-C (exit 0) at the end, its whole process group gone. With `output`,
-    stdout goes to that file (`> output` in a shell) instead of a pipe."""
+    stopped with `stop` (Ctrl-C: SIGINT to the group) at the end, exit 0, "relay: stopped",
+    its whole process group gone. With `output`, stdout goes to that file (`> output` in a
+    shell) instead of a pipe. `sigint_ignored`: started as a non-interactive shell starts a
+    background job (`relay run … --watch &`), with SIGINT ignored."""
     (folder / "app.py").write_text(source)
     with contextlib.ExitStack() as files:
         stdout = files.enter_context(output.open("wb")) if output else subprocess.PIPE
@@ -154,6 +165,7 @@ def _watching(
             stderr=subprocess.PIPE,
             start_new_session=True,
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
     try:
         assert proc.stderr is not None
@@ -162,9 +174,10 @@ def _watching(
         while b"relay: watching" not in proc.stderr.readline():
             pass
         yield proc
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, stop)
         try:
             assert proc.wait(timeout=20) == 0
+            assert proc.stderr.read().decode().rstrip().endswith("relay: stopped")
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGABRT)  # where it hangs, for the failure message
             proc.wait(timeout=10)
@@ -187,6 +200,21 @@ def test_watch_reruns_on_every_save(tmp_path: Path) -> None:
         assert proc.stdout.readline() == b'"two"\n'
         (tmp_path / "app.py").write_text("def handler(e, c):\n    raise ValueError('three')\n")
         assert json.loads(proc.stdout.readline())["errorMessage"] == "three"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_watch_stops_on_ctrl_c_or_sigterm_even_started_in_the_background(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A script's `relay run app.handler --watch &` inherits SIGINT ignored (POSIX, for
+    background jobs of a non-interactive shell), and Python keeps it ignored: relay must
+    still stop on `kill -INT` (and on a plain `kill`), after a save was served."""
+    with _watching(
+        tmp_path, "def handler(e, c):\n    return 'one'\n", stop=stop, sigint_ignored=True
+    ) as proc:
+        assert proc.stdout is not None
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    return 'two'\n")
+        assert proc.stdout.readline() == b'"two"\n'
 
 
 def test_watch_runs_once_per_save_whatever_events_the_save_makes(tmp_path: Path) -> None:

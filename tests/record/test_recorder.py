@@ -138,6 +138,9 @@ _CTRL_C_SCRIPT = textwrap.dedent(
     from relay.record.store import EventStore
     from tests.record.test_recorder import _event
 
+    # as in a terminal, also when the suite itself was started in the background
+    # (a non-interactive shell's `&` starts it with SIGINT ignored, and children inherit that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     recorder = Recorder(EventStore(Path({folder!r})), "test", [])
     for n in range({count}):
         recorder(_event(n))
