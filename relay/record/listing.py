@@ -16,11 +16,7 @@ def events_command(
 ) -> int:
     store = EventStore(events_dir(project, stage))
     rows = []
-    for entry in store.entries():
-        try:
-            record = store.load(entry)
-        except (OSError, ValueError):
-            continue  # being replaced by the cap, or not a recording
+    for _, record in store.records():
         fn = record.get("function") or {}
         names = (fn.get("name"), fn.get("function_path"), (fn.get("function_path") or "")
                  .rsplit("/", 1)[-1])  # fmt: skip

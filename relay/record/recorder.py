@@ -105,3 +105,4 @@ class Recorder:
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join()
+        self.store.close()

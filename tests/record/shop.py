@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from relay.record.store import EventStore
 from tests.e2e.relay_process import RelayProcess, connected, lambda_client, read_session
 
 APP = Path(__file__).parent / "app"
@@ -83,11 +84,7 @@ def wait_for_record(
     """The recording that ``match`` accepts, once the recorder has written it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for path in sorted(events_folder(app).glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue  # being written
+        for _, record in EventStore(events_folder(app)).records():  # whole ones only
             if match(record):
                 return record
         time.sleep(0.02)
