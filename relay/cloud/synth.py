@@ -10,6 +10,7 @@ The hook itself is relay/cloud/synth_hook.py; reading the assembly is relay/clou
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -34,6 +35,10 @@ _SKIP_DIRS = {
     ".git", ".relay", "cdk.out", "node_modules", ".venv", "venv", "__pycache__",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".idea", ".vscode",
 }  # fmt: skip
+#: Files no CDK app reads as its input, which change between starts: logs (e.g. `relay start
+#: --local > relay.log` in the app's folder) and editors' swap and backup files. Without this
+#: a start in a folder where the last start wrote its log synthesizes the app again (~2-3 s).
+_SKIP_FILES = ("*.log", "*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", ".DS_Store")
 _HOOK_SOURCE = """\
 # Written by relay (relay/cloud/synth.py): puts the CDK app in live mode when relay runs it.
 import os as _os
@@ -126,6 +131,8 @@ def _tree_fingerprint(root: Path, digest: Any) -> None:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("cdk.out"))
         for name in sorted(files):
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in _SKIP_FILES):
+                continue
             path = Path(folder, name)
             try:
                 st = path.stat()

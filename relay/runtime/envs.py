@@ -174,8 +174,14 @@ def warm_interpreters(runtimes: Iterable[str]) -> None:
 
 @functools.cache
 def _find_interpreters() -> tuple[Interpreter, ...]:
-    found = {own_interpreter().version: own_interpreter()}
+    """uv's answer, kept in relay's cache folder across starts (uv takes 1-9 s where it must
+    run every pyenv shim on PATH); asked again only when the cached answer is not current."""
     uv = find_uv()
+    landscape = _landscape(uv)
+    cached = _read_discovery(landscape)
+    if cached is not None:
+        return cached
+    found = {own_interpreter().version: own_interpreter()}
     if uv is not None:
         with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
             out = subprocess.run(
@@ -189,7 +195,93 @@ def _find_interpreters() -> tuple[Interpreter, ...]:
                 path = entry.get("path")
                 if path and entry.get("implementation") == "cpython" and key not in found:
                     found[key] = Interpreter(path, key)
-    return tuple(sorted(found.values(), key=lambda i: i.version))
+    interpreters = tuple(sorted(found.values(), key=lambda i: i.version))
+    _write_discovery(landscape, interpreters)
+    return interpreters
+
+
+# --- the discovery's persistent cache -------------------------------------------------------
+
+
+def _discovery_path() -> Path:
+    """One file per relay interpreter (two installs of relay do not overwrite each other's)."""
+    from relay.cloud.stub_asset import cache_root
+
+    owner = hashlib.sha256(sys.executable.encode()).hexdigest()[:12]
+    return cache_root() / f"interpreters-{owner}.json"
+
+
+def _stamp(path: str) -> list[int] | None:
+    """The identity of a file or folder as it is now (None: not there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _landscape(uv: str | None) -> dict[str, Any]:
+    """What decides which interpreters uv finds, cheap to read (a few stat calls).
+
+    An interpreter appears or goes away through a folder on PATH (its mtime changes when an
+    entry is added or removed), uv's own installs, or pyenv's choice of version (global file,
+    PYENV_VERSION, a ``.python-version`` here or above, which its shims obey).
+    """
+    folders = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    uv_dir = os.environ.get("UV_PYTHON_INSTALL_DIR") or str(
+        Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "uv" / "python"
+    )
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    local_versions = [
+        str(folder / ".python-version") for folder in (Path.cwd(), *Path.cwd().parents)
+    ]
+    watched = [*folders, uv_dir, str(Path(pyenv_root) / "version"), *local_versions]
+    return {
+        "python": sys.executable,
+        "uv": [uv, _stamp(uv) if uv else None],
+        "path": folders,
+        "pyenv_version": os.environ.get("PYENV_VERSION", ""),
+        "uv_python_preference": os.environ.get("UV_PYTHON_PREFERENCE", ""),
+        "stamps": {p: _stamp(p) for p in watched if _stamp(p) is not None},
+    }
+
+
+def _read_discovery(landscape: dict[str, Any]) -> tuple[Interpreter, ...] | None:
+    """The cached interpreters if the landscape is unchanged and each is the same file."""
+    try:
+        data = json.loads(_discovery_path().read_text())
+        if data.get("format") != _FORMAT or data.get("landscape") != landscape:
+            return None
+        found = []
+        for entry in data["interpreters"]:
+            if _stamp(entry["executable"]) != entry["stamp"]:
+                return None
+            major, minor = entry["version"]
+            found.append(Interpreter(entry["executable"], (int(major), int(minor))))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    own = own_interpreter()
+    if not any(i == own for i in found):
+        return None
+    return tuple(found)
+
+
+def _write_discovery(landscape: dict[str, Any], interpreters: tuple[Interpreter, ...]) -> None:
+    """Best effort: an unwritable cache only means uv is asked again next time."""
+    data = {
+        "format": _FORMAT,
+        "landscape": landscape,
+        "interpreters": [
+            {"executable": i.executable, "version": list(i.version), "stamp": _stamp(i.executable)}
+            for i in interpreters
+        ],
+    }
+    path = _discovery_path()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        staging.write_text(json.dumps(data, indent=1))
+        os.replace(staging, path)
 
 
 def choose_interpreter(runtime: str) -> tuple[Interpreter, str | None]:

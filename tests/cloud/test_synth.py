@@ -104,6 +104,28 @@ def test_second_synth_with_no_change_is_cached(
     assert again.directory == assembly.directory
 
 
+def test_logs_and_editor_files_in_the_app_folder_keep_the_cache(
+    project: Path, config: LiveConfig, assembly: Assembly
+) -> None:
+    """`relay start --local > relay.log` in the app's folder, a file open in vim or emacs."""
+    written = [
+        project / "relay.log",
+        project / ".app.py.swp",
+        project / "functions" / "orders" / "handler.py~",
+        project / "functions" / "orders" / ".#handler.py",
+    ]
+    try:
+        for path in written:
+            path.write_text("written between two starts")
+        again = synth.synthesize(
+            project, "alice", out_dir=assembly.directory, live=config, validation=False
+        )
+        assert again.cached is True
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
 def test_a_changed_option_or_file_synthesizes_again(
     project: Path, config: LiveConfig, assembly: Assembly
 ) -> None:

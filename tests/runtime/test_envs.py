@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,26 +82,85 @@ def test_interpreter_matches_the_runtime_or_is_the_nearest_with_a_note() -> None
     )
 
 
+@pytest.fixture
+def fake_uv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
+    """A uv that logs each run and lists what ``listing`` holds; relay's cache in tmp_path."""
+    runs, listing = tmp_path / "runs", tmp_path / "listing.json"
+    listing.write_text("[]")
+    uv = tmp_path / "uv"
+    uv.write_text(f"#!/bin/sh\necho run >> {runs}\ncat {listing}\n")
+    uv.chmod(0o755)
+    monkeypatch.setattr(envs, "find_uv", lambda: str(uv))
+    monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
+    envs._find_interpreters.cache_clear()
+    yield runs, listing
+    envs._find_interpreters.cache_clear()
+
+
+def _listed(path: Path, major: int, minor: int) -> dict[str, object]:
+    """One entry of `uv python list --output-format json` (the fields relay reads)."""
+    version = {"major": major, "minor": minor, "patch": 0}
+    return {"path": str(path), "implementation": "cpython", "version_parts": version}
+
+
 def test_interpreters_are_found_once_and_only_for_another_runtime(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_uv: tuple[Path, Path],
 ) -> None:
     """relay start warms the discovery during synthesis; the environments then reuse it."""
-    runs = tmp_path / "runs"
-    fake_uv = tmp_path / "uv"
-    fake_uv.write_text(f"#!/bin/sh\necho run >> {runs}\necho '[]'\n")
-    fake_uv.chmod(0o755)
-    monkeypatch.setattr(envs, "find_uv", lambda: str(fake_uv))
+    runs, _ = fake_uv
+    envs.warm_interpreters([OWN, "", "nodejs22.x"])
+    assert not runs.exists()  # nothing to find: every runtime is relay's own or not Python
+    envs.warm_interpreters([OWN, "python3.99"])
+    assert runs.read_text() == "run\n"
+    interpreter, note = choose_interpreter("python3.99")
+    assert interpreter == own_interpreter() and note is not None
+    assert runs.read_text() == "run\n"  # found once per process
+
+
+def test_the_discovery_is_kept_for_the_next_start_while_the_machine_is_unchanged(
+    tmp_path: Path, fake_uv: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs, listing = fake_uv
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    python = folder / "python3.98"
+    python.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    listing.write_text(json.dumps([_listed(python, 3, 98)]))
+    assert choose_interpreter("python3.98") == (envs.Interpreter(str(python), (3, 98)), None)
+    envs._find_interpreters.cache_clear()  # as a new relay process: uv is not asked again
+    assert choose_interpreter("python3.98") == (envs.Interpreter(str(python), (3, 98)), None)
+    assert choose_interpreter("python3.97")[1] is not None  # missing, and that is kept too
+    assert runs.read_text() == "run\n"
+
+    python.write_text("#!/bin/sh\n# another interpreter at the same path\n")
     envs._find_interpreters.cache_clear()
-    try:
-        envs.warm_interpreters([OWN, "", "nodejs22.x"])
-        assert not runs.exists()  # nothing to find: every runtime is relay's own or not Python
-        envs.warm_interpreters([OWN, "python3.99"])
-        assert runs.read_text() == "run\n"
-        interpreter, note = choose_interpreter("python3.99")
-        assert interpreter == own_interpreter() and note is not None
-        assert runs.read_text() == "run\n"  # found once per process
-    finally:
+    choose_interpreter("python3.98")
+    assert runs.read_text() == "run\n" * 2
+
+    listing.write_text(json.dumps([_listed(python, 3, 98), _listed(folder / "python3.97", 3, 97)]))
+    before = folder.stat().st_mtime_ns
+    (folder / "python3.97").write_text("#!/bin/sh\n")  # a new interpreter on PATH
+    if folder.stat().st_mtime_ns == before:  # the same coarse clock tick: as a later install
+        os.utime(folder, ns=(before, before + 1_000_000))
+    envs._find_interpreters.cache_clear()
+    assert choose_interpreter("python3.97") == (
+        envs.Interpreter(str(folder / "python3.97"), (3, 97)),
+        None,
+    )
+    assert runs.read_text() == "run\n" * 3
+
+
+def test_an_unwritable_cache_only_means_asking_uv_again(
+    tmp_path: Path, fake_uv: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs, _ = fake_uv
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "not-a-folder"))
+    for _ in range(2):
         envs._find_interpreters.cache_clear()
+        assert choose_interpreter("python3.99")[0] == own_interpreter()
+    assert runs.read_text() == "run\n" * 2
 
 
 def test_nothing_declared_on_relays_interpreter_is_relays_environment(
