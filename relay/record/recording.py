@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relay.observe.invocations import InvocationEvent
-from relay.record.redact import redact
+from relay.record.redact import may_need_masking, redact
 from relay.record.triggers import guess_trigger
 
 _FUNCTION_KEYS = ("handler", "code_dir", "layers", "function_path")
@@ -36,10 +36,8 @@ def record_id(event: InvocationEvent) -> str:
 
 def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> dict[str, Any]:
     """The document stored for one finished invocation (event, context, result; no secrets)."""
-    payload, payload_text = decode_payload(event.payload)
-    result, result_text = decode_payload(event.result)
-    payload, masked = redact(payload, redact_paths)
-    result, masked_result = redact(result, redact_paths)
+    payload, payload_text, masked = _masked(event.payload, redact_paths)
+    result, result_text, masked_result = _masked(event.result, redact_paths)
     # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
@@ -71,13 +69,22 @@ def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> di
     if event.status == "error":
         record["error"] = {"type": event.error_type, "message": event.error_message}
     if event.cloud_result is not None:
-        cloud, cloud_text = decode_payload(event.cloud_result)
+        cloud, cloud_text, _ = _masked(event.cloud_result, [])
         record["cloud"] = {
             "status": "error" if event.cloud_error else "ok",
-            "result": redact(cloud, [])[0],
+            "result": cloud,
             **({"result_text": cloud_text} if cloud_text is not None else {}),
         }
     return record
+
+
+def _masked(data: bytes | None, paths: list[str]) -> tuple[Any, str | None, list[str]]:
+    """``decode_payload`` with secrets and ``paths`` masked (no walk when nothing can be)."""
+    value, text = decode_payload(data)
+    if data is None or text is not None or not may_need_masking(data, paths):
+        return value, text, []
+    value, masked = redact(value, paths)
+    return value, text, masked
 
 
 def event_bytes(record: dict[str, Any]) -> bytes:

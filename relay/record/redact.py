@@ -72,22 +72,55 @@ def redact(document: Any, paths: list[str]) -> tuple[Any, list[str]]:
     return document, masked
 
 
+def may_need_masking(raw: bytes, paths: list[str]) -> bool:
+    """False only when ``redact`` of the JSON ``raw`` decodes to would change nothing: no
+    key of it can be secret and no path can match (a few substring scans of the bytes, where
+    ``redact`` walks the whole document in Python; most events hold nothing secret).
+
+    Sound because every key of ASCII JSON without ``\\u`` escapes is in its bytes verbatim
+    (also inside a JSON string such as an HTTP body), and every key that is masked holds
+    one of ``_SECRET_WORDS``, or every non-wildcard name of a path, in any case.
+    """
+    if not raw.isascii() or b"\\u" in raw:
+        return True
+    lowered = raw.lower()
+    if _SECRET_WORDS.search(lowered):
+        return True
+    for path in paths:
+        if not path.isascii():
+            return True
+        names = [p for p in path.lower().split(".") if p != "*" and not p.isdigit()]
+        if all(name.encode() in lowered for name in names):
+            return True
+    return False
+
+
+#: What every key ``_mask_secrets`` masks holds, in lower case: a secret header's name or a
+#: credential's key (accessKey; the other keys hold secret or session).
+_SECRET_WORDS = re.compile(
+    "|".join([_SECRET_NAME.pattern, *sorted(k.lower() for k in _SECRET_KEYS)]).encode()
+)
+
+
 def _mask_secrets(node: Any, where: str, masked: list[str]) -> Any:
+    # A key's path is only spelled out for what is masked or entered: building it for every
+    # key was most of the walk.
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
-            here = f"{where}.{key}" if where else str(key)
             if key in _SECRET_KEYS and value:
                 out[key] = MASK
-                masked.append(here)
-            elif key in _HEADER_KEYS and isinstance(value, dict):
-                out[key] = {
-                    name: (MASK if _SECRET_NAME.search(str(name)) else v)
-                    for name, v in value.items()
-                }
-                masked += [f"{here}.{n}" for n in value if _SECRET_NAME.search(str(n))]
+                masked.append(f"{where}.{key}" if where else str(key))
             elif isinstance(value, dict | list):
-                out[key] = _mask_secrets(value, here, masked)
+                here = f"{where}.{key}" if where else str(key)
+                if key in _HEADER_KEYS and isinstance(value, dict):
+                    out[key] = {
+                        name: (MASK if _SECRET_NAME.search(str(name)) else v)
+                        for name, v in value.items()
+                    }
+                    masked += [f"{here}.{n}" for n in value if _SECRET_NAME.search(str(n))]
+                else:
+                    out[key] = _mask_secrets(value, here, masked)
             else:
                 out[key] = value
         return out

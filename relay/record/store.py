@@ -40,6 +40,8 @@ SEGMENT_SUFFIX = ".jsonl"
 _HEAD = re.compile(
     rb'\{"id": "([0-9A-Za-z_.-]*)", "at": (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)[,}]'
 )
+#: One encoder for every line (``json.dumps`` with an argument builds one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
 
 
@@ -325,10 +327,10 @@ def _encode(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     inside strings, so a line is one recording); a recording too large keeps its event and
     result out."""
     record = {"id": record.get("id") or new_id(), "at": record.get("at", 0), **record}
-    data = json.dumps(record, ensure_ascii=False).encode()
+    data = _ENCODER.encode(record).encode()
     if len(data) > MAX_RECORD_BYTES:
         record = {**record, "event": None, "result": None, "truncated": len(data)}
-        data = json.dumps(record, ensure_ascii=False).encode()
+        data = _ENCODER.encode(record).encode()
     return record, data + b"\n"
 
 

@@ -6,8 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from relay.record.redact import MASK, RedactionConfigError, load_paths, redact
+from relay.record.redact import (
+    MASK,
+    RedactionConfigError,
+    load_paths,
+    may_need_masking,
+    redact,
+)
 
 
 def test_secret_headers_and_credential_fields_are_always_masked() -> None:
@@ -65,3 +73,58 @@ def test_a_bad_setting_says_where_and_how(tmp_path: Path) -> None:
     (tmp_path / "relay.toml").write_text("[record\n")
     with pytest.raises(RedactionConfigError, match="is not valid TOML"):
         load_paths(tmp_path)
+
+
+# -- the scan that spares most events the walk ----------------------------------------------
+
+_KEYS = st.sampled_from(
+    ["headers", "multiValueHeaders", "Authorization", "x-api-key", "X-Amz-Security-Token",
+     "Cookie", "accessKey", "secretAccessKey", "sessionToken", "email", "Email", "body", "card",
+     "Records", "0", "host", "userAgent", "\u017fession", "\u212aey", "naïve", "plain"]
+)  # fmt: skip
+_SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+_DOCS = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(_KEYS, inner, max_size=4)
+        | st.dictionaries(_KEYS, inner, max_size=3).map(json.dumps)
+    ),  # a JSON body in a string
+    max_leaves=12,
+)
+_PATHS = st.lists(
+    st.lists(st.sampled_from(["body", "email", "*", "0", "card", "Records", "naïve", "host"]),
+             min_size=1, max_size=3).map(".".join),
+    max_size=2,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_DOCS, paths=_PATHS, ascii_only=st.booleans())
+@example(doc={"iam": {"accessKey": "AKIA"}}, paths=[], ascii_only=True)
+@example(doc={"headers": {"\u212aey": 1}}, paths=["headers.key"], ascii_only=False)
+@example(doc={"body": json.dumps({"Email": "a@b"})}, paths=["BODY.email"], ascii_only=True)
+def test_what_the_scan_lets_through_needs_no_masking(
+    doc: object, paths: list[str], ascii_only: bool
+) -> None:
+    raw = json.dumps(doc, ensure_ascii=ascii_only).encode()
+    if not may_need_masking(raw, paths):
+        assert redact(json.loads(raw), paths) == (json.loads(raw), [])
+
+
+def test_the_scan_passes_a_plain_function_url_event_only() -> None:
+    event = {
+        "rawPath": "/echo",
+        "headers": {"host": "127.0.0.1:9000", "x-forwarded-proto": "http"},
+        "requestContext": {"apiId": "abc", "http": {"method": "GET", "userAgent": "curl"}},
+        "body": json.dumps({"name": "Ada"}),
+    }
+    raw = json.dumps(event).encode()
+    assert not may_need_masking(raw, [])
+    assert not may_need_masking(raw, ["body.email"])
+    assert may_need_masking(raw, ["body.name"])
+    assert may_need_masking(raw, ["*"])
+    with_cookie = {**event, "headers": {**event["headers"], "Cookie": "sid=1"}}
+    assert may_need_masking(json.dumps(with_cookie).encode(), [])
+    escaped = json.dumps({"headers": {"Cookie": "sid=1"}}).replace("C", "\\u0043").encode()
+    assert may_need_masking(escaped, [])  # "\u0043ookie" is a cookie once decoded
