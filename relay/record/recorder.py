@@ -81,7 +81,7 @@ class Recorder:
         records: list[dict[str, Any]] = []
         for event in events:
             try:
-                records.append(to_record(event, self.stage, self.redact_paths))
+                records.append(to_record(event, self.stage, self.redact_paths, unparsed=True))
             except Exception as exc:  # one odd event must not cost the others their record
                 self._warn(exc)
         if not records:

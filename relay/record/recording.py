@@ -34,10 +34,25 @@ def record_id(event: InvocationEvent) -> str:
     return hashlib.sha256(event.invocation_id.encode()).hexdigest()[:8]
 
 
-def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> dict[str, Any]:
-    """The document stored for one finished invocation (event, context, result; no secrets)."""
-    payload, payload_text, masked = _masked(event.payload, redact_paths)
-    result, result_text, masked_result = _masked(event.result, redact_paths)
+def to_record(
+    event: InvocationEvent, stage: str, redact_paths: list[str], *, unparsed: bool = False
+) -> dict[str, Any]:
+    """The document stored for one finished invocation (event, context, result; no secrets).
+
+    ``unparsed`` (the recorder): an event or result with nothing to mask is kept as its JSON
+    text (``event_json``/``result_json``), which ``inflate`` parses when it is read. Parsing
+    and serialising them again was most of what a recording cost relay while serving.
+    """
+    # the trigger is guessed from the parsed event when no front door said which it was
+    trigger = event.context.trigger if event.context else None
+    payload_json = _unmasked_text(event.payload, redact_paths) if unparsed and trigger else None
+    result_json = _unmasked_text(event.result, redact_paths) if unparsed else None
+    payload, payload_text, masked = (
+        _masked(event.payload, redact_paths) if payload_json is None else (None, None, [])
+    )
+    result, result_text, masked_result = (
+        _masked(event.result, redact_paths) if result_json is None else (None, None, [])
+    )
     # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
@@ -62,6 +77,10 @@ def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> di
         "logs": event.logs,
         "redacted": masked + [f"result.{p}" for p in masked_result],
     }
+    if payload_json is not None:
+        record["event_json"] = payload_json
+    if result_json is not None:
+        record["result_json"] = result_json
     if payload_text is not None:
         record["event_text"] = payload_text
     if result_text is not None:
@@ -76,6 +95,25 @@ def to_record(event: InvocationEvent, stage: str, redact_paths: list[str]) -> di
             **({"result_text": cloud_text} if cloud_text is not None else {}),
         }
     return record
+
+
+def inflate(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored recording as ``to_record`` makes it without ``unparsed``: kept JSON texts
+    parsed (``event_text``/``result_text`` if one is not JSON after all)."""
+    for key in ("event", "result"):
+        text = record.pop(f"{key}_json", None)
+        if isinstance(text, str):
+            record[key], other = decode_payload(text.encode())
+            if other is not None:
+                record[f"{key}_text"] = other
+    return record
+
+
+def _unmasked_text(data: bytes | None, paths: list[str]) -> str | None:
+    """The bytes as text to keep unparsed: nothing in them can need masking (so ASCII)."""
+    if data is None or may_need_masking(data, paths):
+        return None
+    return data.decode("ascii")
 
 
 def _masked(data: bytes | None, paths: list[str]) -> tuple[Any, str | None, list[str]]:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relay.record.recording import inflate
+
 #: Default cap on the folder's total size; the oldest recordings go first.
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: One recording larger than this keeps its event and result out (and says so).
@@ -40,6 +42,8 @@ SEGMENT_SUFFIX = ".jsonl"
 _HEAD = re.compile(
     rb'\{"id": "([0-9A-Za-z_.-]*)", "at": (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)[,}]'
 )
+#: What a recording too large keeps out.
+_PAYLOADS = frozenset({"event", "result", "event_json", "result_json", "event_text", "result_text"})
 #: One encoder for every line (``json.dumps`` with an argument builds one per call).
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
@@ -224,7 +228,7 @@ class EventStore:
             if segment:
                 for entry, record in _segment_lines(path, parse=True):
                     if record is not None:
-                        yield entry, record
+                        yield entry, inflate(record)
                 continue
             try:
                 data = path.read_bytes()
@@ -238,10 +242,10 @@ class EventStore:
 
     def load(self, entry: Entry) -> dict[str, Any]:
         if entry.offset < 0:
-            return json.loads(entry.path.read_text())
+            return inflate(json.loads(entry.path.read_text()))
         with entry.path.open("rb") as file:
             file.seek(entry.offset)
-            return json.loads(file.read(entry.size))
+            return inflate(json.loads(file.read(entry.size)))
 
     def find(self, wanted: str) -> dict[str, Any]:
         """The recording with this id (or unique id prefix); ``last`` is the newest."""
@@ -329,7 +333,8 @@ def _encode(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     record = {"id": record.get("id") or new_id(), "at": record.get("at", 0), **record}
     data = _ENCODER.encode(record).encode()
     if len(data) > MAX_RECORD_BYTES:
-        record = {**record, "event": None, "result": None, "truncated": len(data)}
+        record = {key: value for key, value in record.items() if key not in _PAYLOADS}
+        record.update(event=None, result=None, truncated=len(data))
         data = _ENCODER.encode(record).encode()
     return record, data + b"\n"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from relay.observe.invocations import InvocationEvent, InvocationFeed
 from relay.observe.observers import open_observers
+from relay.record.store import EventStore
 
 
 class _View:
@@ -48,5 +49,6 @@ def test_record_writes_finished_events_only(tmp_path: Path) -> None:
         InvocationEvent("f", "r2", "j", "ok", 1.0, payload=b"{}", result=b"1", source="replay")
     )
     asyncio.run(observers.close())
-    files = list((tmp_path / ".relay" / "stages" / "s" / "events").iterdir())
-    assert len(files) == 1 and '"result": 1' in files[0].read_text()
+    store = EventStore(tmp_path / ".relay" / "stages" / "s" / "events")
+    (record,) = [record for _, record in store.records()]
+    assert (record["request_id"], record["event"], record["result"]) == ("r", {}, 1)
