@@ -21,8 +21,13 @@ import sys
 from typing import Any
 
 # The heavy part of a cold start, done before any function is known.
-from awslambdaric import bootstrap
+from awslambdaric import bootstrap, lambda_runtime_client
 from awslambdaric.lambda_runtime_client import LambdaRuntimeClient
+
+if __package__:  # imported (tests, type checks)
+    from relay.runtime.runtime_api_client import RuntimeApiClient
+else:  # run as a script: the sibling module, without importing relay
+    from runtime_api_client import RuntimeApiClient  # type: ignore[no-redef]
 
 _IMPORT_TIME_LOG_ENV = (
     os.environ.get("AWS_LAMBDA_LOG_FORMAT"),
@@ -89,6 +94,20 @@ def _reporting_client(loaded: LoadedFiles) -> type[LambdaRuntimeClient]:
     return ReportingClient
 
 
+def _python_transport() -> RuntimeApiClient:
+    """awslambdaric's client, its requests made by relay's RuntimeApiClient (see there why).
+
+    The client's methods (awslambdaric's own, unchanged) call the native module through its
+    module-level name ``runtime_client``; that name now holds an object with the same
+    interface. Signal handlers run while the worker waits (a blocking ``recv``), as Lambda's
+    python3.12+ runtimes let them by polling from a thread, without a thread per invocation.
+    """
+    user_agent = getattr(lambda_runtime_client, "_user_agent", lambda: "aws-lambda-python")()
+    api = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"], user_agent)
+    lambda_runtime_client.runtime_client = api
+    return api
+
+
 def _private_bytecode(roots: list[str], prefix: str, loaded: LoadedFiles) -> None:
     """Cache the function's own modules (code and layer folders) apart, checked by µs mtime.
 
@@ -147,13 +166,11 @@ def _debug_hook() -> None:
     before_run()
 
 
-def _warm_up() -> None:
+def _warm_up(api: RuntimeApiClient) -> None:
     """One round trip before any function is known: the runtime client's first request costs
     milliseconds (connection, first use), and its arrival tells the parent this spare is ready.
     """
-    import runtime_client  # awslambdaric's native client, initialised by the import above
-
-    runtime_client.next()
+    api.next()
 
 
 def _die_with_parent() -> None:
@@ -173,7 +190,7 @@ def main() -> None:
     global bootstrap
     loaded_fd = int(os.environ.get("RELAY_LOADED_FD") or -1)
     _die_with_parent()
-    _warm_up()
+    _warm_up(_python_transport())
     size = int.from_bytes(_read_exactly(0, 4), "big")
     message = json.loads(_read_exactly(0, size))
     os.close(0)
