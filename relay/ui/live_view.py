@@ -40,10 +40,17 @@ class LiveView:
         self._writer: threading.Thread | None = None
         self._names: dict[str, str] = {}
         self._styles: dict[str, tuple[str, str]] = {}
+        # what every line of a function or status starts with, painted once (per second for
+        # the time): these lines are written from the serving loop, five per invocation
+        self._painted_names: dict[str, str] = {}
+        self._prefixes: dict[str, tuple[str, int]] = {}
+        self._statuses: dict[str, str] = {}
+        self._clock: tuple[int, str] = (-1, "")
 
     def name_functions(self, names: dict[str, str]) -> None:
         """Show construct paths (what the developer wrote), not generated function names."""
         self._names = dict(names)
+        self._painted_names, self._prefixes = {}, {}
 
     # -- status lines -------------------------------------------------------------------
 
@@ -89,27 +96,34 @@ class LiveView:
 
     def event(self, event: InvocationEvent) -> None:
         """One invocation's state (running, ok, error, relay-error), from the client."""
-        name = strip_control_codes(self._names.get(event.function, event.function))
-        colour = "green" if event.status == "ok" else "red"
+        name = self._painted_names.get(event.function)
+        if name is None:
+            plain = strip_control_codes(self._names.get(event.function, event.function))
+            name = self._painted_names[event.function] = self._paint(plain, "cyan")
+        status = self._statuses.get(event.status)
+        if status is None:
+            colour = "green" if event.status == "ok" else "red"
+            status = self._paint(strip_control_codes(event.status), colour)
+            self._statuses[event.status] = status
         took = f" {event.duration_ms:.1f} ms" if event.duration_ms is not None else ""
         detail = ""
         if event.error_type and event.status != "ok":
             detail = " " + strip_control_codes(event.error_type)
-        stamp = time.strftime("%H:%M:%S")
-        self._line(
-            f"{self._paint(stamp, 'dim')} {self._paint(name, 'cyan')} "
-            f"{self._paint(strip_control_codes(event.status), colour)}{took}{detail}"
-        )
+        self._line(f"{self._stamp()} {name} {status}{took}{detail}")
 
     def log(self, function: str, request_id: str, line: str) -> None:  # noqa: ARG002 (on_log)
         """A line of a handler's output, as CloudWatch would show it."""
         text = line.rstrip("\n")
         if text:
-            prefix = f"  {strip_control_codes(self._names.get(function, function))} │"
-            # tabs expand from the start of the printed line, as rich would expand them
-            offset = len(prefix) + 1
-            text = (" " * offset + strip_control_codes(text)).expandtabs(8)[offset:]
-            self._line(f"{self._paint(prefix, 'dim')} {text}")
+            prefix = self._prefixes.get(function)
+            if prefix is None:
+                plain = f"  {strip_control_codes(self._names.get(function, function))} │"
+                prefix = self._prefixes[function] = (self._paint(plain, "dim"), len(plain) + 1)
+            painted, offset = prefix
+            text = strip_control_codes(text)
+            if "\t" in text:  # tabs expand from the start of the printed line, as rich's do
+                text = (" " * offset + text).expandtabs(8)[offset:]
+            self._line(f"{painted} {text}")
 
     def flush(self) -> None:
         """Write every queued line now (before a status line, at exit, in tests)."""
@@ -119,6 +133,15 @@ class LiveView:
             self._write(batch)
 
     # -- output -------------------------------------------------------------------------
+
+    def _stamp(self) -> str:
+        """The time of day, painted (again only when the second changes)."""
+        now = int(time.time())
+        second, painted = self._clock
+        if now != second:
+            painted = self._paint(time.strftime("%H:%M:%S", time.localtime(now)), "dim")
+            self._clock = (now, painted)
+        return painted
 
     def _paint(self, text: str, style: str) -> str:
         codes = self._styles.get(style)

@@ -127,3 +127,19 @@ def test_queued_lines_come_before_a_later_status_line_and_are_written_without_a_
     while "writer thread" not in output.file.getvalue():
         assert time.monotonic() < deadline, "the writer thread never wrote the queued line"
         time.sleep(0.01)
+
+
+def test_lines_follow_function_names_given_later() -> None:
+    view, output = _view()
+    view.event(InvocationEvent("app-dev-Other-1A2B", "r1", "i1", "running"))
+    view.log("app-dev-Other-1A2B", "r1", "before")
+    view.name_functions({"app-dev-Other-1A2B": "app-dev/Other"})
+    view.event(InvocationEvent("app-dev-Other-1A2B", "r1", "i1", "ok", 2.0))
+    view.log("app-dev-Other-1A2B", "r1", "after")
+    lines = [line[9:] if line[:2].isdigit() else line for line in output.export_text().splitlines()]
+    assert lines == [
+        "app-dev-Other-1A2B running",
+        "  app-dev-Other-1A2B │ before",
+        "app-dev/Other ok 2.0 ms",
+        "  app-dev/Other │ after",
+    ]
