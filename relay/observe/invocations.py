@@ -128,7 +128,33 @@ def finished(
 
 
 def context_of(config: Any, *, function_path: str = "", **fields: Any) -> InvocationContext:
-    """The context fields of a ``FunctionConfig`` (never its environment)."""
+    """The context fields of a ``FunctionConfig`` (never its environment).
+
+    The same for most invocations of a function, so the last ones made are handed out again
+    (a config is frozen; the cache holds it, so its id stays its own): building one cost the
+    serving loop a few µs per invocation.
+    """
+    key = (id(config), function_path, *fields.items())
+    try:
+        cached = _CONTEXTS.get(key)
+    except TypeError:  # a field that cannot be a key: made afresh
+        return _context_of(config, function_path, fields)
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    context = _context_of(config, function_path, fields)
+    if len(_CONTEXTS) >= _MAX_CONTEXTS:
+        _CONTEXTS.clear()
+    _CONTEXTS[key] = (config, context)
+    return context
+
+
+#: context_of's recent results, by config and fields.
+_CONTEXTS: dict[tuple[Any, ...], tuple[Any, InvocationContext]] = {}
+_MAX_CONTEXTS = 256
+
+
+def _context_of(config: Any, function_path: str, fields: dict[str, Any]) -> InvocationContext:
+    fields = dict(fields)
     return InvocationContext(
         function_name=config.name,
         invoked_function_arn=fields.pop("invoked_function_arn", None) or config.arn,
