@@ -34,6 +34,7 @@ NEXT_HEADERS = (
     "Lambda-Runtime-Aws-Tenant-Id",
     "Lambda-Runtime-Invocation-Id",
 )
+_NEXT_FIELDS = tuple((name, name.lower()) for name in NEXT_HEADERS)
 _SMALL = 64 * 1024  # a body up to this size goes out in the same write as its head
 
 
@@ -50,6 +51,8 @@ def _log_error(message: str) -> None:
 
 def _digits(value: str) -> int:
     """``strtoul(value, NULL, 10)``: the leading digits, 0 without any."""
+    if value.isdigit():
+        return int(value)
     value = value.lstrip()
     end = 0
     while end < len(value) and value[end].isdigit():
@@ -83,10 +86,10 @@ class RuntimeApiClient:
         if "lambda-runtime-aws-request-id" not in headers:
             _log_error("Failed to find header lambda-runtime-aws-request-id in response")
             raise RuntimeError("Failed to get next")
-        result: dict[str, str | int | None] = {}
-        for name in NEXT_HEADERS:
-            value = headers.get(name.lower())
-            result[name] = value or None  # the native module gives None for "" too
+        # the native module gives None for an empty value too
+        result: dict[str, str | int | None] = {
+            name: headers.get(lower) or None for name, lower in _NEXT_FIELDS
+        }
         result["Lambda-Runtime-Aws-Request-Id"] = headers["lambda-runtime-aws-request-id"]
         result["Lambda-Runtime-Invoked-Function-Arn"] = headers.get(
             "lambda-runtime-invoked-function-arn", ""
