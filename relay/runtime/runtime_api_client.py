@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import time
 
@@ -36,6 +37,8 @@ NEXT_HEADERS = (
 )
 _NEXT_FIELDS = tuple((name, name.lower()) for name in NEXT_HEADERS)
 _SMALL = 64 * 1024  # a body up to this size goes out in the same write as its head
+#: held while waiting when ``defer_signals`` is on (SIGKILL and SIGSTOP cannot be)
+_HELD = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
 
 
 class ConnectionLost(OSError):
@@ -71,10 +74,23 @@ class RuntimeApiClient:
         self._next_request = b"GET " + NEXT + b" HTTP/1.1\r\n" + self._common + b"\r\n"
         self._sock: socket.socket | None = None
         self._buffer = b""
+        #: hold signals while waiting, so that Python handlers run when the event is in, as
+        #: with the native module (libcurl retries its poll on EINTR). Off, they run while
+        #: it waits, as on Lambda's runtimes that poll from a thread (python3.12 and later).
+        self.defer_signals = False
 
     # the native module's interface ------------------------------------------------------
     def next(self) -> tuple[bytes, dict[str, str | int | None]]:
         """Wait for the next event: its body and headers, as ``runtime_client.next()``."""
+        if not self.defer_signals:
+            return self._next()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            return self._next()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # what came meanwhile runs now
+
+    def _next(self) -> tuple[bytes, dict[str, str | int | None]]:
         try:
             status, headers, body = self._request(self._next_request)
         except OSError:

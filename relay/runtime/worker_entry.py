@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -99,13 +100,24 @@ def _python_transport() -> RuntimeApiClient:
 
     The client's methods (awslambdaric's own, unchanged) call the native module through its
     module-level name ``runtime_client``; that name now holds an object with the same
-    interface. Signal handlers run while the worker waits (a blocking ``recv``), as Lambda's
-    python3.12+ runtimes let them by polling from a thread, without a thread per invocation.
+    interface.
     """
     user_agent = getattr(lambda_runtime_client, "_user_agent", lambda: "aws-lambda-python")()
     api = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"], user_agent)
     lambda_runtime_client.runtime_client = api
     return api
+
+
+def _polls_from_thread(handler: str) -> bool:
+    """Whether Lambda's own entry point polls from a thread here, so that signal handlers run
+    while the runtime waits (python3.12 and later). relay's client lets them run on the main
+    thread then, without a thread per invocation, and holds them until the event otherwise."""
+    try:
+        from awslambdaric.lambda_config import LambdaConfigProvider
+
+        return bool(LambdaConfigProvider(["", handler]).use_thread_polling)
+    except (ImportError, KeyError, AttributeError):  # an awslambdaric without that choice
+        return False
 
 
 def _private_bytecode(roots: list[str], prefix: str, loaded: LoadedFiles) -> None:
@@ -178,7 +190,6 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import signal
 
     parent = os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -190,7 +201,8 @@ def main() -> None:
     global bootstrap
     loaded_fd = int(os.environ.get("RELAY_LOADED_FD") or -1)
     _die_with_parent()
-    _warm_up(_python_transport())
+    api = _python_transport()
+    _warm_up(api)
     size = int.from_bytes(_read_exactly(0, 4), "big")
     message = json.loads(_read_exactly(0, size))
     os.close(0)
@@ -214,6 +226,9 @@ def main() -> None:
         _debug_hook()
         os.environ.pop("RELAY_ROOT_FOR_DEBUG", None)
 
+    api.defer_signals = hasattr(signal, "pthread_sigmask") and not _polls_from_thread(
+        message["handler"]
+    )
     client = _reporting_client(loaded)(os.environ["AWS_LAMBDA_RUNTIME_API"])
     bootstrap.run(message["handler"], client)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +98,10 @@ class Scripted:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.lock = threading.Lock()
+        #: set: answer; clear: hold each answer back until it is set again
+        self.go = threading.Event()
+        self.go.set()
+        self.asked = threading.Event()  # a request came in
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -129,6 +135,8 @@ class Scripted:
                 with self.lock:
                     self.requests.append((lines[0], headers, body))
                     answer = self.answers.pop(0)
+                self.asked.set()
+                self.go.wait(30)
                 if answer == HANG_UP:
                     return
                 conn.sendall(answer)
@@ -241,3 +249,54 @@ def test_a_dropped_kept_alive_connection_is_made_anew_once() -> None:
         "POST /2018-06-01/runtime/invocation/rid-1/response HTTP/1.1",
         "POST /2018-06-01/runtime/invocation/rid-1/response HTTP/1.1",
     ]
+
+
+WAITER = r"""
+import signal, sys
+sys.path.insert(0, sys.argv[2])
+from runtime_api_client import RuntimeApiClient
+signal.signal(signal.SIGUSR1, lambda *_: print("signal", flush=True))
+client = RuntimeApiClient(sys.argv[1], "test-agent/1")
+client.defer_signals = sys.argv[3] == "defer"
+client.next()
+print("next returned", flush=True)
+"""
+
+
+def _pending(pid: int, signum: int) -> bool:
+    """Whether ``signum`` waits, held, for the process (its thread's or the shared set)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    masks = [int(line.split()[1], 16) for line in status if line.startswith(("SigPnd", "ShdPnd"))]
+    return any(mask & (1 << (signum - 1)) for mask in masks)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+@pytest.mark.parametrize("mode", ["defer", "at once"])
+def test_signal_handlers_while_waiting_for_an_event(mode: str) -> None:
+    """defer: as the native module (a handler runs once the event is in); at once: as Lambda's
+    runtimes that poll from a thread (python3.12+), while the runtime waits."""
+    server = Scripted([PLAIN_NEXT])
+    server.go.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-S", "-c", WAITER, server.address, str(RUNTIME_DIR), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.asked.wait(30)  # the client is in next(), waiting
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout is not None
+        if mode == "defer":
+            deadline = time.monotonic() + 30
+            while not _pending(proc.pid, signal.SIGUSR1):  # held, not run
+                assert time.monotonic() < deadline, "SIGUSR1 never showed as pending"
+                time.sleep(0.005)
+        else:
+            assert proc.stdout.readline() == "signal\n"  # ran before any answer
+        server.go.set()
+        rest = proc.stdout.read()
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+        server.close()
+    assert rest == ("signal\nnext returned\n" if mode == "defer" else "next returned\n")
