@@ -12,6 +12,7 @@ and CPU per request summed over the tool's process tree (utime+stime from /proc)
 
     .venv/bin/python bench/bench_scaling.py [--seconds 3] [--rounds 3] [--only direct]
         [--compare /path/to/other/checkout]   # e.g. main before a change, in the same run
+        [--compare-flags=--no-record]         # the compared checkouts' relay start flags
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ def tools(args: argparse.Namespace) -> list[Tool]:
         chosen = chosen[:1] + [t for t in chosen[1:] if any(o in t.name for o in args.only)]
     for other in args.compare or []:
         # another checkout's relay (e.g. main before a change), same venv, same run
-        tool = relay_tool(f"relay direct ({other.name})")
+        flags = args.compare_flags.split()
+        tool = relay_tool(" ".join([f"relay direct ({other.name})", *flags]), *flags)
         tool.env["PYTHONPATH"] = str(other.resolve())
         chosen.append(tool)
     return chosen
@@ -252,6 +254,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="relay variants whose name contains one of these")
     parser.add_argument(
         "--compare", nargs="*", type=Path, help="checkouts whose relay (direct mode) runs beside"
+    )
+    parser.add_argument(
+        "--compare-flags",
+        default="",
+        help="relay start flags of the compared checkouts, e.g. --compare-flags=--no-record",
     )
     args = parser.parse_args()
     return asyncio.run(run(args))

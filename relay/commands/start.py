@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relay import eventloop
 from relay import session as sessions
 from relay.live_stage import LiveStage
 from relay.ui.live_view import LiveView
@@ -79,7 +80,7 @@ def start_command(**kwargs: Any) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return asyncio.run(_serve(options, view))
+        return eventloop.run(_serve(options, view))
     except KeyboardInterrupt:
         return 130
     except (BotoCoreError, ClientError) as exc:  # not handled where it was raised

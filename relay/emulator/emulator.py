@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from relay import eventloop
 from relay.emulator.control import ControlApi
 from relay.emulator.credentials import (
     LOCAL_CREDENTIALS,
@@ -270,7 +271,7 @@ class Emulator:
         """Start on a private loop in a background thread (for synchronous callers)."""
         if self._loop is not None:
             raise RuntimeError("this Emulator is already started")
-        loop = asyncio.new_event_loop()
+        loop = eventloop.new_event_loop()
         self._loop, self._owns_loop = loop, True
         ready = threading.Event()
 

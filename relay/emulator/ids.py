@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import random
 import secrets
 import string
 import time
-import uuid
 from datetime import UTC, datetime
 
 _ALNUM = string.ascii_letters + string.digits
@@ -22,12 +23,23 @@ def api_id() -> str:
     return "".join(secrets.choice(_LOWER) for _ in range(10))
 
 
+#: Request ids only need to be unique, not secret: one C call instead of uuid4's getrandom
+#: syscall and UUID object (~4 µs of the serving loop per function URL or API request).
+_ids = random.Random(os.urandom(32))
+# uuid4's version (4) and RFC 4122 variant bits
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
 def request_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID (version 4) in its usual text form, like Lambda's request ids."""
+    h = f"{(_ids.getrandbits(128) & _VERSION_MASK) | _VERSION_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def gateway_request_id() -> str:
-    return connection_id()
+    """Like `connection_id`, for API Gateway's request ids (not secret: `_ids`, not secrets)."""
+    return "".join(_ids.choices(_ALNUM, k=15)) + "="
 
 
 def request_time(epoch: float | None = None) -> str:

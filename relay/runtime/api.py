@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, cast
 
 from relay.link import http1
 
@@ -43,8 +43,19 @@ def http_response(
     status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
 ) -> bytes:
     """A Runtime API answer: always JSON, never a Date (awslambdaric does not read it)."""
-    fields = [*headers.items(), _JSON] if headers else [_JSON]
-    return http1.encode_response(status, body, fields)
+    if headers:
+        return http1.encode_response(status, body, [*headers.items(), _JSON])
+    # the answers without headers are a handful of constants (202 to every result, ...)
+    key = (status, body)
+    encoded = _ANSWERS.get(key)
+    if encoded is None:
+        encoded = http1.encode_response(status, body, [_JSON])
+        if len(_ANSWERS) < 64 and len(body) <= 256:
+            _ANSWERS[key] = encoded
+    return encoded
+
+
+_ANSWERS: dict[tuple[int, bytes], bytes] = {}
 
 
 _JSON = ("Content-Type", "application/json")
@@ -67,8 +78,8 @@ class RuntimeApiConnection(asyncio.Protocol):
 
     # asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport, though not an asyncio.Transport subclass under uvloop
+        self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
         self._transport = None
@@ -129,7 +140,8 @@ class RuntimeApiConnection(asyncio.Protocol):
         self.close()
 
     def _reply(self, status: int, body: bytes) -> None:
-        if self._transport is not None:
+        if self.open:  # (uvloop raises on a write to a transport being closed)
+            assert self._transport is not None
             self._transport.write(http_response(status, body))
 
     def _dispatch(self, method: str, target: str, headers: http1.Headers, body: bytes) -> None:

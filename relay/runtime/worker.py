@@ -159,8 +159,12 @@ class Worker(api.RuntimeApiHandler):
                 "handler": config.handler,
             }
         ).encode()
-        self._proc.stdin.write(len(message).to_bytes(4, "big") + message)
-        self._proc.stdin.close()
+        stdin = self._proc.stdin
+        # A worker that exited already (its exit watcher reports why) has a closed pipe, on
+        # which asyncio drops a write but uvloop raises.
+        if not stdin.transport.is_closing():
+            stdin.write(len(message).to_bytes(4, "big") + message)
+        stdin.close()
         if self.enforce_timeouts:
             self._init_timer = asyncio.get_running_loop().call_later(
                 max(INIT_LIMIT_S, config.timeout), self._on_init_timeout

@@ -4,6 +4,7 @@ local runtime (`Emulator.route` + `DirectInvoker`), and the config the runtime g
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import urllib.request
 from pathlib import Path
@@ -116,3 +117,52 @@ def test_front_doors_hand_invocations_to_the_routed_runtime_and_report_events() 
     assert events[0].request_id == events[1].request_id
     assert (events[3].error_type, events[3].error_message) == ("ValueError", "bad input: direct")
     assert "about to fail" in events[3].logs
+
+
+def test_each_event_carries_the_context_its_invocation_had() -> None:
+    """The front doors' usual call (the function's own ARN, no client context) and an Invoke
+    with a ClientContext each get the context `context_of` gives for them."""
+    from relay.observe.invocations import context_of
+
+    events: list[InvocationEvent] = []
+
+    async def scenario() -> tuple[FunctionConfig, str]:
+        async with Emulator(moto=False) as emulator, LocalRuntime(watch=False) as runtime:
+            own = {"region": emulator.region, "account_id": emulator.account_id}
+            info = emulator.create_function(
+                FunctionConfig(name="web", handler="handlers.missing", code_dir=FIXTURES, **own),
+                url=True,
+            )
+            config = direct_config(
+                FunctionConfig(name="web", handler="handlers.url_echo", code_dir=FIXTURES, **own),
+                emulator.environment("web"),
+            )
+            emulator.route("web", DirectInvoker(runtime, config, events.append, "app/Web"))
+            assert info.function_url is not None
+            for path in ("/one", "/two"):
+                status, _ = await asyncio.to_thread(_get, info.function_url.rstrip("/") + path)
+                assert status == 200
+            lam = boto3.client(
+                "lambda",
+                endpoint_url=emulator.lambda_endpoint,
+                region_name=emulator.region,
+                **emulator.credentials.boto3_kwargs(),
+            )
+            custom = base64.b64encode(b'{"custom": {"k": "v"}}').decode()
+            await asyncio.to_thread(
+                lam.invoke, FunctionName="web", Payload=b"{}", ClientContext=custom
+            )
+            return config, info.arn
+
+    config, arn = asyncio.run(scenario())
+    finished = [e for e in events if e.finished]
+    assert len(finished) == 3
+    usual = context_of(config, function_path="app/Web", invoked_function_arn=arn)
+    assert usual.invoked_function_arn == arn and usual.client_context is None
+    assert [e.context for e in finished[:2]] == [usual, usual]
+    assert finished[2].context == context_of(
+        config,
+        function_path="app/Web",
+        invoked_function_arn=arn,
+        client_context='{"custom": {"k": "v"}}',
+    )

@@ -15,7 +15,34 @@ pytestmark = pytest.mark.anyio
 DEADLINE = 10
 
 
+class _Gate:
+    """Holds /wait's invocation until released (fresh per test: events bind to its loop)."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self.released = asyncio.Event()
+        self.answered = asyncio.Event()
+
+
+gate = _Gate()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gate() -> None:
+    global gate
+    gate = _Gate()
+
+
+BIG = 1024 * 1024
+
+
 async def _echo(request: http.Request) -> http.Response:
+    if request.path == "/wait":  # an invocation that takes a while
+        gate.waiting.set()
+        await gate.released.wait()
+        gate.answered.set()
+    if request.path.startswith("/big/"):
+        return http.Response(200, request.path.encode().ljust(BIG, b"."))
     if request.path == "/bad-header":  # a Lambda proxy answer with a line break in a header
         return http.Response(200, b"x", [("X-Injected", "a\r\nSet-Cookie: evil=1")])
     document = {"method": request.method, "path": request.path, "query": request.query}
@@ -111,3 +138,82 @@ async def test_a_response_that_would_split_is_replaced_by_502(address: tuple[str
     (answer,) = await _exchange(address, b"GET /bad-header HTTP/1.1\r\n\r\n", 1)
     assert (answer.status, json.loads(answer.body)) == (502, {"message": "Internal server error"})
     assert answer.header("set-cookie") is None
+
+
+async def test_a_client_that_stops_sending_still_gets_its_answer(address: tuple[str, int]) -> None:
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(b"GET /half HTTP/1.1\r\nHost: h\r\n\r\n")
+    writer.write_eof()  # e.g. `printf ... | nc`: the request, then end of input
+    parser = http1.ResponseParser()
+    async with asyncio.timeout(DEADLINE):
+        while chunk := await reader.read(65536):  # until the server closes
+            parser.feed(chunk)
+    answer = parser.feed_eof()
+    assert answer is not None and json.loads(answer.body)["path"] == "/half"
+    writer.close()
+
+
+async def test_a_client_that_leaves_before_its_answer_leaves_the_server_serving(
+    address: tuple[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, writer = await asyncio.open_connection(*address)
+    writer.write(b"GET /wait HTTP/1.1\r\n\r\n")
+    async with asyncio.timeout(DEADLINE):
+        await gate.waiting.wait()
+    writer.close()
+    await writer.wait_closed()
+    (other,) = await _exchange(address, b"GET /meanwhile HTTP/1.1\r\n\r\n", 1)
+    assert json.loads(other.body)["path"] == "/meanwhile"
+    gate.released.set()  # the invocation ends after its caller left: its answer goes nowhere
+    async with asyncio.timeout(DEADLINE):
+        await gate.answered.wait()
+    await asyncio.sleep(0)  # (its answer is written, or dropped, right after)
+    (after,) = await _exchange(address, b"GET /after HTTP/1.1\r\n\r\n", 1)
+    assert json.loads(after.body)["path"] == "/after"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+async def test_requests_sent_far_ahead_wait_unread_and_are_answered_in_order() -> None:
+    """More than the server reads ahead (1 MB) pipelined behind a slow request: it stops
+    reading until that is answered, then answers everything, in order."""
+    sock = http.bind()
+    server = await http.serve(_echo, sock)
+    try:
+        body = b"b" * 8192
+        request = b"POST /p%d HTTP/1.1\r\nContent-Length: 8192\r\n\r\n"
+        data = b"GET /wait HTTP/1.1\r\n\r\n" + b"".join(request % i + body for i in range(300))
+        exchange = asyncio.ensure_future(_exchange(sock.getsockname(), data, 301))
+        async with asyncio.timeout(DEADLINE):
+            (connection,) = server.connections or [None]
+            while connection is None or not connection._paused:
+                await asyncio.sleep(0.01)
+                (connection,) = server.connections or [None]
+        gate.released.set()
+        async with asyncio.timeout(DEADLINE):
+            got = await exchange
+    finally:
+        await server.close()
+    assert [json.loads(r.body)["path"] for r in got] == ["/wait"] + [f"/p{i}" for i in range(300)]
+    assert {len(json.loads(r.body)["body"]) for r in got[1:]} == {8192}
+
+
+async def test_a_client_that_reads_slowly_gets_every_large_answer_in_order(
+    address: tuple[str, int],
+) -> None:
+    """Answers larger than the transport's buffer to pipelined requests: the server waits for
+    the client to read (pause_writing) instead of buffering them all."""
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(b"".join(b"GET /big/%d HTTP/1.1\r\n\r\n" % i for i in range(12)))
+    await asyncio.sleep(0)
+    parser = http1.ResponseParser()
+    got: list[http1.Response] = []
+    async with asyncio.timeout(DEADLINE * 3):
+        while len(got) < 12:
+            response = parser.next()
+            if response is not None:
+                got.append(response)
+                continue
+            parser.feed(await reader.read(16384))
+    writer.close()
+    assert [r.body[:8].rstrip(b".") for r in got] == [b"/big/%d" % i for i in range(12)]
+    assert {len(r.body) for r in got} == {BIG}

@@ -233,3 +233,24 @@ async def test_bad_content_length(served: Served) -> None:
         "HTTP/1.1 400 Bad Request",
         "Bad Content-Length 'x'",
     )
+
+
+async def test_every_result_gets_the_same_exact_answer(served: Served) -> None:
+    """The answers without headers are encoded once and reused: byte for byte the same."""
+    _, reader, writer = served
+    answers = []
+    for n in range(3):
+        writer.write(
+            b"POST /2018-06-01/runtime/invocation/r-%d/response HTTP/1.1\r\n"
+            b"Content-Length: 2\r\n\r\n{}" % n
+        )
+        async with asyncio.timeout(10):
+            answers.append(await reader.readuntil(b'{"status":"OK"}'))
+    assert (
+        answers
+        == [
+            b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+            b'{"status":"OK"}'
+        ]
+        * 3
+    )
