@@ -505,7 +505,8 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         with view.status("starting the embedded emulator (synthesizing the app in live mode)"):
-            emulator = Emulator()
+            # Its own runtime serves the stub's functions only, never invoked in direct mode.
+            emulator = Emulator(runtime_spares=0)
             # The synthesis (jsii, in child processes) runs while this process starts the
             # runtime's spares and the emulator (moto's import and server).
             synthesizing = asyncio.to_thread(
@@ -526,8 +527,13 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                 # Under --debug they must start after debugpy is listening (after the cloud).
                 runtime = await stack.enter_async_context(_runtime(view))
             await stack.enter_async_context(emulator)
+            # The synthesis is a child process: this one only waits. What it does next
+            # (moto's DynamoDB and S3, the boto3 clients, the live view's modules) is done now.
+            warming.append(asyncio.ensure_future(asyncio.to_thread(_warm, emulator)))
+            warming[-1].add_done_callback(_observed)
             try:
                 synthesized = await synthesis
+                await warming[-1]
                 # the app's runtimes now known (nothing to do if found already)
                 warming.append(_warm_interpreters(synthesized.records))
                 provisioned = await asyncio.to_thread(
@@ -610,6 +616,15 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             return EXIT_REPLACED
         _say_what_is_left(options, view, target, emulator_stopped=True)
         return 0
+
+
+def _warm(emulator: Any) -> None:
+    from relay.emulator.provision import warm
+
+    warm(emulator)
+    # the web console's modules, imported when the observers open after creation
+    import relay.ui.console
+    import relay.ui.console.actions  # noqa: F401
 
 
 def _warm_interpreters(functions: list[dict[str, Any]]) -> asyncio.Future[None]:

@@ -69,6 +69,7 @@ class Emulator:
         moto: bool = True,
         function_concurrency: int = DEFAULT_CONCURRENCY,
         runtime_workers: int | None = None,
+        runtime_spares: int = 1,
         watch: bool = False,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connection_duration: float = MAX_CONNECTION_DURATION,
@@ -82,6 +83,9 @@ class Emulator:
         self._use_moto = moto
         self._concurrency = function_concurrency
         self._runtime_workers = runtime_workers or function_concurrency
+        #: warm processes of the emulator's own runtime (its functions: the stub's); 0 when
+        #: they are never invoked (relay start's direct mode hands invocations to its own)
+        self._runtime_spares = runtime_spares
         self._watch = watch
         self._on_log = on_log
         self._store = CredentialStore(account_id)
@@ -348,7 +352,10 @@ class Emulator:
         self._build_lambda_front()
         assert self._lambda is not None and self._functions is not None
         runtime = LocalRuntime(
-            max_workers=self._runtime_workers, watch=self._watch, on_log=self._on_log
+            max_workers=self._runtime_workers,
+            spares=self._runtime_spares,
+            watch=self._watch,
+            on_log=self._on_log,
         )
         await runtime.start()
         self._runtime = runtime

@@ -23,7 +23,9 @@ from relay.emulator.resources import (
     StageResources,
 )
 
-__all__ = ["ProvisionError", "Provisioned", "Synthesized", "create", "provision", "synthesize"]
+__all__ = [
+    "ProvisionError", "Provisioned", "Synthesized", "create", "provision", "synthesize", "warm",
+]  # fmt: skip
 
 #: The emulator's defaults (relay.emulator.Emulator): synthesis needs them before it starts.
 DEFAULT_REGION = "us-east-1"
@@ -126,3 +128,15 @@ def create(
     provisioner = StageResources(emulator, synthesized.stage, region, account, placeholders)
     provisioner.layer_dirs = dict(layer_dirs or {})
     return provisioner.create(synthesized.debug, synthesized.app, synthesized.records)
+
+
+def warm(emulator: Any) -> None:
+    """What ``create`` does first, done ahead (while the app synthesizes): moto's DynamoDB and
+    S3 (the debug stack's table and bucket; moto imports each service on its first request)
+    and botocore's data for their clients (shared with ``create``'s through boto3's default
+    session). Best effort: ``create`` does the same and reports what fails."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        emulator.service_client("dynamodb").list_tables()
+        emulator.service_client("s3").list_buckets()

@@ -15,7 +15,14 @@ import pytest
 
 from relay.cloud.stub_asset import build_stub_asset
 from relay.emulator import Emulator
-from relay.emulator.provision import Provisioned, ProvisionError, create, provision, synthesize
+from relay.emulator.provision import (
+    Provisioned,
+    ProvisionError,
+    create,
+    provision,
+    synthesize,
+    warm,
+)
 
 SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
 
@@ -159,3 +166,14 @@ def test_second_provision_reuses_the_synthesized_templates(
     again = provision(emulator, project=project, stage="alice", stub_dir=stub)
     assert marker.stat().st_mtime_ns == before
     assert [f.path for f in again.functions] == ["shop-alice/Orders"]
+
+
+def test_warming_creates_nothing_and_never_fails() -> None:
+    """relay start warms moto's DynamoDB and S3 while the app synthesizes; create() then
+    finds nothing it did not make, and an emulator without moto is no error."""
+    with Emulator(region="eu-west-1", account_id="210987654321", runtime_spares=0) as emu:
+        assert warm(emu) is None
+        assert client(emu, "dynamodb").list_tables()["TableNames"] == []
+        assert client(emu, "s3").list_buckets()["Buckets"] == []
+    with Emulator(moto=False, runtime_spares=0) as bare:
+        assert warm(bare) is None
