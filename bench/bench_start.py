@@ -8,6 +8,7 @@ Every round uses a fresh copy of bench/app (the peers' CDK app) and an empty rel
 ($RELAY_CACHE_DIR): "first" is a first start on a machine where relay never ran, "second"
 the same folder again (nothing changed), "other app" a fresh copy beside it afterwards (the
 shared debug-stack assembly and the stub asset are in the cache; the app is not synthesized).
+Memory: the PSS of the whole process tree 1 s after the second start was ready (no call yet).
 ``--old REF`` runs that commit of relay too (a detached git worktree on PYTHONPATH; relay.cdk
 still comes from this checkout, which the run says if infra/ differs), interleaved with this
 one round by round. As in bench/peers.py, Python may write its bytecode cache (the sandbox's
@@ -30,9 +31,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from peers import APP, relay_tool  # noqa: E402
+from peers import APP, relay_tool, tree_memory_mb  # noqa: E402
 
 SCENARIOS = ("first", "second", "other app")
+REST = 1.0  # seconds after ready before the memory is read, as bench/peers.py's "at rest"
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -64,13 +66,17 @@ def baselines(work: Path) -> dict[str, float]:
     return {"python -c pass": python, "cdk synth": synth}
 
 
-def start_once(folder: Path, cache: Path, pythonpath: str | None) -> float:
+def start_once(folder: Path, cache: Path, pythonpath: str | None) -> tuple[float, float]:
+    """Seconds from the command to ready; PSS (MB) of its process tree at rest after it."""
     tool = relay_tool("relay start --local")
     tool.env = {"RELAY_CACHE_DIR": str(cache)}
     if pythonpath:
         tool.env["PYTHONPATH"] = pythonpath
     try:
-        return tool.start(folder)
+        seconds = tool.start(folder)
+        time.sleep(REST)
+        assert tool.proc is not None
+        return seconds, tree_memory_mb(tool.proc.pid)
     finally:
         tool.stop()
 
@@ -78,12 +84,16 @@ def start_once(folder: Path, cache: Path, pythonpath: str | None) -> float:
 def one_round(work: Path, pythonpath: str | None) -> dict[str, float]:
     cache = work / "cache"
     first_app = _copy_app(work / "app-one")
-    figures = {
-        "first": start_once(first_app, cache, pythonpath),
-        "second": start_once(first_app, cache, pythonpath),
-    }
-    figures["other app"] = start_once(_copy_app(work / "app-two"), cache, pythonpath)
-    print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()), flush=True)
+    figures: dict[str, float] = {}
+    figures["first"], _ = start_once(first_app, cache, pythonpath)
+    figures["second"], figures["memory"] = start_once(first_app, cache, pythonpath)
+    figures["other app"], _ = start_once(_copy_app(work / "app-two"), cache, pythonpath)
+    print(
+        "  "
+        + ", ".join(f"{k} {figures[k]:.1f} s" for k in SCENARIOS)
+        + f"; at rest {figures['memory']:.0f} MB",
+        flush=True,
+    )
     return figures
 
 
@@ -151,6 +161,11 @@ def main() -> int:
             cells.append(f"{median:5.1f} s = {median / synth:4.2f}x synth [{values[0]:.1f}"
                          + "".join(f", {v:.1f}" for v in values[1:]) + "]")  # fmt: skip
         print(f"  {name:<26}" + "".join(f"{c:>34}" for c in cells))
+    print(f"  {'memory at rest (PSS of the tree, after the second start, before any call)'}")
+    for name, rounds in results.items():
+        values = [r["memory"] for r in rounds]
+        each = ", ".join(f"{v:.0f}" for v in values)
+        print(f"  {name:<26}{statistics.median(values):5.0f} MB [{each}]")
     return 0
 
 

@@ -171,9 +171,12 @@ def test_second_provision_reuses_the_synthesized_templates(
 def test_warming_creates_nothing_and_never_fails() -> None:
     """relay start warms moto's DynamoDB and S3 while the app synthesizes; create() then
     finds nothing it did not make, and an emulator without moto is no error."""
-    with Emulator(region="eu-west-1", account_id="210987654321", runtime_spares=0) as emu:
+    # moto's state is per process (other tests' buckets are listed): a region of its own
+    with Emulator(region="ap-south-2", runtime_spares=0) as emu:
+        s3 = boto3.client("s3", endpoint_url=emu.endpoints["s3"], **emu.credentials.boto3_kwargs())
+        buckets = s3.list_buckets()["Buckets"]
         assert warm(emu) is None
-        assert client(emu, "dynamodb").list_tables()["TableNames"] == []
-        assert client(emu, "s3").list_buckets()["Buckets"] == []
+        assert emu.service_client("dynamodb").list_tables()["TableNames"] == []
+        assert s3.list_buckets()["Buckets"] == buckets
     with Emulator(moto=False, runtime_spares=0) as bare:
         assert warm(bare) is None
