@@ -529,15 +529,15 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             await stack.enter_async_context(emulator)
             # The synthesis is a child process: this one only waits. What it does next
             # (moto's DynamoDB and S3, the boto3 clients, the live view's modules) is done now.
-            warming.append(asyncio.ensure_future(asyncio.to_thread(_warm, emulator)))
-            warming[-1].add_done_callback(_observed)
+            warmed = asyncio.ensure_future(asyncio.to_thread(_warm, emulator))
+            warmed.add_done_callback(_observed)
             try:
                 synthesized = await synthesis
-                await warming[-1]
+                clients = await warmed
                 # the app's runtimes now known (nothing to do if found already)
                 warming.append(_warm_interpreters(synthesized.records))
                 provisioned = await asyncio.to_thread(
-                    create, emulator, synthesized, layer_dirs=options.layer_dirs
+                    create, emulator, synthesized, layer_dirs=options.layer_dirs, clients=clients
                 )
             except ProvisionError as exc:
                 view.error(str(exc))
@@ -618,13 +618,15 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         return 0
 
 
-def _warm(emulator: Any) -> None:
+def _warm(emulator: Any) -> dict[str, Any]:
     from relay.emulator.provision import warm
 
-    warm(emulator)
+    clients = warm(emulator)
     # the web console's modules, imported when the observers open after creation
     import relay.ui.console
     import relay.ui.console.actions  # noqa: F401
+
+    return clients
 
 
 def _warm_interpreters(functions: list[dict[str, Any]]) -> asyncio.Future[None]:

@@ -112,9 +112,16 @@ def synthesize(
 
 
 def create(
-    emulator: Any, synthesized: Synthesized, *, layer_dirs: dict[str, Path] | None = None
+    emulator: Any,
+    synthesized: Synthesized,
+    *,
+    layer_dirs: dict[str, Path] | None = None,
+    clients: dict[str, Any] | None = None,
 ) -> Provisioned:
-    """What both assemblies describe, created in the (started) ``emulator``."""
+    """What both assemblies describe, created in the (started) ``emulator``.
+
+    ``clients``: boto3 clients of the emulator's services already made (``warm``), reused.
+    """
     from relay.cdk.live_config import LiveTargets
 
     region = getattr(emulator, "region", DEFAULT_REGION)
@@ -127,16 +134,21 @@ def create(
     placeholders = LiveTargets.placeholders(synthesized.stage)
     provisioner = StageResources(emulator, synthesized.stage, region, account, placeholders)
     provisioner.layer_dirs = dict(layer_dirs or {})
+    provisioner.clients.update(clients or {})
     return provisioner.create(synthesized.debug, synthesized.app, synthesized.records)
 
 
-def warm(emulator: Any) -> None:
-    """What ``create`` does first, done ahead (while the app synthesizes): moto's DynamoDB and
-    S3 (the debug stack's table and bucket; moto imports each service on its first request)
-    and botocore's data for their clients (shared with ``create``'s through boto3's default
-    session). Best effort: ``create`` does the same and reports what fails."""
+def warm(emulator: Any) -> dict[str, Any]:
+    """What ``create`` does first, done ahead (while the app synthesizes): the boto3 clients of
+    DynamoDB and S3 (the debug stack's table and bucket), returned for ``create(clients=)``,
+    and moto's side of both (it imports a service on its first request). Best effort:
+    ``create`` makes what is missing and reports what fails."""
     import contextlib
 
+    clients: dict[str, Any] = {}
     with contextlib.suppress(Exception):
-        emulator.service_client("dynamodb").list_tables()
-        emulator.service_client("s3").list_buckets()
+        for service, call in (("dynamodb", "list_tables"), ("s3", "list_buckets")):
+            client = emulator.service_client(service)
+            getattr(client, call)()
+            clients[service] = client
+    return clients

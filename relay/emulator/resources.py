@@ -72,26 +72,27 @@ class StageResources:
         self.warnings: list[str] = []
         self.exports: dict[str, str] = {}
         self.substitutions: dict[str, str] = {}
-        self._clients: dict[str, Any] = {}
+        #: boto3 clients by service (relay start hands over those it warmed: provision.warm)
+        self.clients: dict[str, Any] = {}
         #: --layer-dir: local folders for layers the app references by ARN
         self.layer_dirs: dict[str, Path] = {}
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
+        if service not in self.clients:
             import boto3
 
             creds = self.emu.credentials
             access, secret = (creds[0], creds[1]) if isinstance(creds, tuple) else (
                 creds.access_key, creds.secret_key
             )  # fmt: skip
-            self._clients[service] = boto3.client(
+            self.clients[service] = boto3.client(
                 service,
                 endpoint_url=self.emu.endpoints[service],
                 region_name=self.region,
                 aws_access_key_id=access,
                 aws_secret_access_key=secret,
             )
-        return self._clients[service]
+        return self.clients[service]
 
     def create(self, debug: Assembly, app: Assembly, records: list[dict[str, Any]]) -> Provisioned:
         debug_stacks = self._stacks(debug)

@@ -168,15 +168,17 @@ def test_second_provision_reuses_the_synthesized_templates(
     assert [f.path for f in again.functions] == ["shop-alice/Orders"]
 
 
-def test_warming_creates_nothing_and_never_fails() -> None:
-    """relay start warms moto's DynamoDB and S3 while the app synthesizes; create() then
-    finds nothing it did not make, and an emulator without moto is no error."""
+def test_warming_makes_the_clients_creation_uses_and_creates_nothing() -> None:
+    """relay start warms moto's DynamoDB and S3 while the app synthesizes, and create() takes
+    the clients; nothing is created before it, and an emulator without moto is no error."""
     # moto's state is per process (other tests' buckets are listed): a region of its own
     with Emulator(region="ap-south-2", runtime_spares=0) as emu:
         s3 = boto3.client("s3", endpoint_url=emu.endpoints["s3"], **emu.credentials.boto3_kwargs())
         buckets = s3.list_buckets()["Buckets"]
-        assert warm(emu) is None
-        assert emu.service_client("dynamodb").list_tables()["TableNames"] == []
+        clients = warm(emu)
+        assert sorted(clients) == ["dynamodb", "s3"]
+        assert clients["dynamodb"].list_tables()["TableNames"] == []
+        assert clients["dynamodb"].meta.region_name == "ap-south-2"
         assert s3.list_buckets()["Buckets"] == buckets
     with Emulator(moto=False, runtime_spares=0) as bare:
-        assert warm(bare) is None
+        assert warm(bare) == {}
