@@ -102,6 +102,7 @@ async def test_a_signal_while_idle_is_handled_when_the_next_event_is_in(
     first = await runtime.invoke("sig", b"{}", trace_id="Root=1-00000000-first")
     assert json.loads(first.payload) == {"seen": []}
     (worker,) = runtime.workers("sig")
+    await until(lambda: worker.ready, "the worker asking for its next event")
     os.kill(worker.pid, signal.SIGUSR1)
     await until(lambda: _pending(worker.pid, signal.SIGUSR1), "SIGUSR1 held while idle")
     second = await runtime.invoke("sig", b"{}", trace_id="Root=1-00000000-second")
