@@ -17,18 +17,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
 import sys
 from typing import Any
 
 # The heavy part of a cold start, done before any function is known.
-from awslambdaric import bootstrap, lambda_runtime_client
+from awslambdaric import bootstrap
 from awslambdaric.lambda_runtime_client import LambdaRuntimeClient
-
-if __package__:  # imported (tests, type checks)
-    from relay.runtime.runtime_api_client import RuntimeApiClient
-else:  # run as a script: the sibling module, without importing relay
-    from runtime_api_client import RuntimeApiClient  # type: ignore[no-redef]
 
 _IMPORT_TIME_LOG_ENV = (
     os.environ.get("AWS_LAMBDA_LOG_FORMAT"),
@@ -95,31 +89,6 @@ def _reporting_client(loaded: LoadedFiles) -> type[LambdaRuntimeClient]:
     return ReportingClient
 
 
-def _python_transport() -> RuntimeApiClient:
-    """awslambdaric's client, its requests made by relay's RuntimeApiClient (see there why).
-
-    The client's methods (awslambdaric's own, unchanged) call the native module through its
-    module-level name ``runtime_client``; that name now holds an object with the same
-    interface.
-    """
-    user_agent = getattr(lambda_runtime_client, "_user_agent", lambda: "aws-lambda-python")()
-    api = RuntimeApiClient(os.environ["AWS_LAMBDA_RUNTIME_API"], user_agent)
-    lambda_runtime_client.runtime_client = api
-    return api
-
-
-def _polls_from_thread(handler: str) -> bool:
-    """Whether Lambda's own entry point polls from a thread here, so that signal handlers run
-    while the runtime waits (python3.12 and later). relay's client lets them run on the main
-    thread then, without a thread per invocation, and holds them until the event otherwise."""
-    try:
-        from awslambdaric.lambda_config import LambdaConfigProvider
-
-        return bool(LambdaConfigProvider(["", handler]).use_thread_polling)
-    except (ImportError, KeyError, AttributeError):  # an awslambdaric without that choice
-        return False
-
-
 def _private_bytecode(roots: list[str], prefix: str, loaded: LoadedFiles) -> None:
     """Cache the function's own modules (code and layer folders) apart, checked by µs mtime.
 
@@ -178,11 +147,13 @@ def _debug_hook() -> None:
     before_run()
 
 
-def _warm_up(api: RuntimeApiClient) -> None:
+def _warm_up() -> None:
     """One round trip before any function is known: the runtime client's first request costs
     milliseconds (connection, first use), and its arrival tells the parent this spare is ready.
     """
-    api.next()
+    import runtime_client  # awslambdaric's native client, initialised by the import above
+
+    runtime_client.next()
 
 
 def _die_with_parent() -> None:
@@ -190,6 +161,7 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
+    import signal
 
     parent = os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -201,8 +173,7 @@ def main() -> None:
     global bootstrap
     loaded_fd = int(os.environ.get("RELAY_LOADED_FD") or -1)
     _die_with_parent()
-    api = _python_transport()
-    _warm_up(api)
+    _warm_up()
     size = int.from_bytes(_read_exactly(0, 4), "big")
     message = json.loads(_read_exactly(0, size))
     os.close(0)
@@ -226,9 +197,6 @@ def main() -> None:
         _debug_hook()
         os.environ.pop("RELAY_ROOT_FOR_DEBUG", None)
 
-    api.defer_signals = hasattr(signal, "pthread_sigmask") and not _polls_from_thread(
-        message["handler"]
-    )
     client = _reporting_client(loaded)(os.environ["AWS_LAMBDA_RUNTIME_API"])
     bootstrap.run(message["handler"], client)
 
