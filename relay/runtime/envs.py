@@ -182,6 +182,7 @@ def _find_interpreters() -> tuple[Interpreter, ...]:
     if cached is not None:
         return cached
     found = {own_interpreter().version: own_interpreter()}
+    answered = uv is None  # without uv, relay's own interpreter is the whole answer
     if uv is not None:
         with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
             out = subprocess.run(
@@ -195,8 +196,10 @@ def _find_interpreters() -> tuple[Interpreter, ...]:
                 path = entry.get("path")
                 if path and entry.get("implementation") == "cpython" and key not in found:
                     found[key] = Interpreter(path, key)
+            answered = out.returncode == 0
     interpreters = tuple(sorted(found.values(), key=lambda i: i.version))
-    _write_discovery(landscape, interpreters)
+    if answered:  # a timeout or a failing uv is not kept: the next start asks again
+        _write_discovery(landscape, interpreters)
     return interpreters
 
 
@@ -204,10 +207,12 @@ def _find_interpreters() -> tuple[Interpreter, ...]:
 
 
 def _discovery_path() -> Path:
-    """One file per relay interpreter (two installs of relay do not overwrite each other's)."""
+    """One file per relay interpreter and PATH (two installs of relay, or a shell and an IDE
+    with different PATHs, do not overwrite each other's)."""
     from relay.cloud.stub_asset import cache_root
 
-    owner = hashlib.sha256(sys.executable.encode()).hexdigest()[:12]
+    owner = f"{sys.executable}\0{os.environ.get('PATH', '')}"
+    owner = hashlib.sha256(owner.encode()).hexdigest()[:12]
     return cache_root() / f"interpreters-{owner}.json"
 
 
@@ -242,7 +247,7 @@ def _landscape(uv: str | None) -> dict[str, Any]:
         "path": folders,
         "pyenv_version": os.environ.get("PYENV_VERSION", ""),
         "uv_python_preference": os.environ.get("UV_PYTHON_PREFERENCE", ""),
-        "stamps": {p: _stamp(p) for p in watched if _stamp(p) is not None},
+        "stamps": {p: stamp for p in watched if (stamp := _stamp(p)) is not None},
     }
 
 

@@ -151,6 +151,16 @@ def test_the_discovery_is_kept_for_the_next_start_while_the_machine_is_unchanged
     assert runs.read_text() == "run\n" * 3
 
 
+def test_a_failing_uv_is_not_kept(fake_uv: tuple[Path, Path]) -> None:
+    """A uv that fails (or times out under load) must not become the answer for later starts."""
+    runs, _ = fake_uv
+    Path(envs.find_uv() or "").write_text(f"#!/bin/sh\necho run >> {runs}\nexit 1\n")
+    for _ in range(2):
+        envs._find_interpreters.cache_clear()
+        assert choose_interpreter("python3.99")[0] == own_interpreter()
+    assert runs.read_text() == "run\n" * 2
+
+
 def test_an_unwritable_cache_only_means_asking_uv_again(
     tmp_path: Path, fake_uv: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
