@@ -30,7 +30,7 @@ class WorkerProcess:
     process: asyncio.subprocess.Process
     output_fd: int  # read end: what the worker prints (stdout and stderr)
     loaded_fd: int  # read end: one line per file of the function it loads
-    status_fd: int  # /proc/PID/status, kept open for max_rss_mb (-1 where there is none)
+    memory: PeakMemory  # its Max Memory Used
 
 
 async def start_process(
@@ -75,23 +75,50 @@ async def start_process(
     finally:
         os.close(write_fd)
         os.close(loaded_write)
-    status_fd = -1
-    with contextlib.suppress(OSError):
-        status_fd = os.open(f"/proc/{proc.pid}/status", os.O_RDONLY)
-    return WorkerProcess(proc, read_fd, loaded_read, status_fd)
+    return WorkerProcess(proc, read_fd, loaded_read, PeakMemory(proc.pid))
 
 
-def max_rss_mb(status_fd: int) -> int | None:
-    """Peak resident memory of the process, the figure Lambda reports as Max Memory Used.
+class PeakMemory:
+    """Peak resident memory of a process (VmHWM), the figure Lambda reports as Max Memory Used.
 
-    ``status_fd`` is the worker's /proc/PID/status, kept open: a pread from 0 renders it anew.
+    Read after every invocation, so cheaply: /proc/PID/status, the only place with the peak,
+    costs 2-3 times /proc/PID/stat to render. The peak can only have risen if the process
+    faulted pages in, so the status is read again only when its fault counts (in stat) moved.
+    Both files are kept open: a pread from 0 renders them anew. ``mb()`` is None where there
+    is no /proc.
     """
-    try:
-        status = os.pread(status_fd, 4096, 0)
-        start = status.index(b"VmHWM:") + 6
-        return -(-int(status[start : status.index(b"kB", start)]) // 1024)
-    except (OSError, ValueError):
-        return None
+
+    def __init__(self, pid: int) -> None:
+        self._status = self._stat = -1
+        self._faults = -1
+        self._mb: int | None = None
+        with contextlib.suppress(OSError):
+            self._status = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+            self._stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+
+    def mb(self) -> int | None:
+        if self._status < 0:
+            return None
+        try:
+            if self._stat >= 0:
+                # after the command's ")": state, ppid, …, [7] minflt, [8] cminflt, [9] majflt
+                fields = os.pread(self._stat, 1024, 0).rsplit(b")", 1)[1].split(None, 10)
+                faults = int(fields[7]) + int(fields[9])
+                if faults == self._faults:
+                    return self._mb
+                self._faults = faults
+            status = os.pread(self._status, 4096, 0)
+            start = status.index(b"VmHWM:") + 6
+            self._mb = -(-int(status[start : status.index(b"kB", start)]) // 1024)
+        except (OSError, ValueError, IndexError):
+            return None
+        return self._mb
+
+    def close(self) -> None:
+        for fd in (self._status, self._stat):
+            if fd >= 0:
+                os.close(fd)
+        self._status = self._stat = -1
 
 
 def kill_group(proc: asyncio.subprocess.Process) -> None:

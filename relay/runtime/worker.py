@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -29,7 +28,7 @@ from relay.runtime.invocation import (
     new_trace_id,
 )
 from relay.runtime.pipe import LinePipe
-from relay.runtime.process import kill_group, max_rss_mb, start_process
+from relay.runtime.process import PeakMemory, kill_group, start_process
 
 #: Lambda gives a function's init phase 10 s before it gives up on the environment.
 INIT_LIMIT_S = 10.0
@@ -70,7 +69,7 @@ class Worker(api.RuntimeApiHandler):
         self._proc: asyncio.subprocess.Process | None = None
         self._output: LinePipe | None = None
         self._loaded_pipe: LinePipe | None = None
-        self._status_fd = -1
+        self._memory: PeakMemory | None = None
         self._next_conn: api.RuntimeApiConnection | None = None
         self._current: Invocation | None = None
         self._init_error: bytes | None = None
@@ -123,7 +122,7 @@ class Worker(api.RuntimeApiHandler):
             raise
         self._proc = started.process
         self.pid = started.process.pid
-        self._status_fd = started.status_fd
+        self._memory = started.memory
         self._output = LinePipe(started.output_fd, self._log.lines, keep_tail=True)
         self._loaded_pipe = LinePipe(
             started.loaded_fd, self._on_loaded_lines, keep_tail=False, max_partial=MAX_LOADED_LINE
@@ -259,7 +258,7 @@ class Worker(api.RuntimeApiHandler):
         )
         if trailer is not None:
             duration = max(duration, self.config.timeout * 1000)
-        memory = max_rss_mb(self._status_fd) if self._status_fd >= 0 else None
+        memory = self._memory.mb() if self._memory is not None else None
         if memory is not None:
             self._max_memory_mb = memory
         init_ms = None
@@ -422,9 +421,8 @@ class Worker(api.RuntimeApiHandler):
             if pipe is not None:
                 pipe.drain()
                 pipe.close()
-        if self._status_fd >= 0:
-            os.close(self._status_fd)
-            self._status_fd = -1
+        if self._memory is not None:
+            self._memory.close()
         if self._current is not None:
             self._finish(le.exit_error(self._current.request_id, returncode), "Unhandled")
         self.state = State.DEAD

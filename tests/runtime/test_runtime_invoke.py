@@ -259,6 +259,10 @@ async def test_max_memory_used_is_the_workers_peak_rss(
     assert failed.function_error == "Unhandled"
     assert failed.max_memory_used_mb >= small.max_memory_used_mb + 119
     assert _hwm_mb(worker.pid) - 1 <= failed.max_memory_used_mb <= _hwm_mb(worker.pid)
+    # a quiet invocation (few or no page faults, so no new read of the peak) keeps it
+    quiet = await runtime.invoke("mem", b'{"mb": 0}')
+    assert quiet.max_memory_used_mb >= failed.max_memory_used_mb
+    assert _hwm_mb(worker.pid) - 1 <= quiet.max_memory_used_mb <= _hwm_mb(worker.pid)
 
 
 def _hwm_mb(pid: int) -> int:

@@ -1,13 +1,16 @@
-"""The worker's own pieces: its line pipes, and closing it without hiding a cancellation."""
+"""The worker's own pieces: its line pipes, its peak memory, closing it without hiding a
+cancellation."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
 from relay.runtime.pipe import LinePipe
+from relay.runtime.process import PeakMemory
 from relay.runtime.worker import Worker
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +56,30 @@ async def test_line_pipe_splits_lines_across_reads_and_keeps_the_tail_only_for_o
     assert output[-1] == "tail without newline"
     assert records == ["[1]", "[2]"]  # a torn record is not a record
     assert out.fd == rec.fd == -1
+
+
+def test_peak_memory_follows_the_peak_through_a_freed_block() -> None:
+    """The fault counts gate the status read: a block touched and freed again (RSS back down)
+    still raises the figure; nothing touched since, the figure stays."""
+    memory = PeakMemory(os.getpid())
+    try:
+        assert memory.mb() == _hwm_mb(os.getpid())
+        resident = _status_mb(os.getpid(), "VmRSS")
+        block = bytearray(64 * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page
+        del block
+        after = memory.mb()
+        assert after is not None and after >= resident + 63
+        assert memory.mb() == after == _hwm_mb(os.getpid())
+    finally:
+        memory.close()
+    assert memory.mb() is None  # closed
+
+
+def _hwm_mb(pid: int) -> int:
+    return _status_mb(pid, "VmHWM")
+
+
+def _status_mb(pid: int, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return -(-int(status.split(f"{field}:")[1].split()[0]) // 1024)
