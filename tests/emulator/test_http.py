@@ -10,8 +10,10 @@ import pytest
 
 from relay.emulator import http
 from relay.link import http1
+from tests import loops
 
 pytestmark = pytest.mark.anyio
+anyio_backend = loops.fixture()  # asyncio's and uvloop's (relay start's)
 DEADLINE = 10
 
 

@@ -11,8 +11,10 @@ from rt_helpers import fn, until
 
 from relay.runtime import LocalRuntime, api
 from relay.runtime.worker import Worker
+from tests import loops
 
 pytestmark = pytest.mark.anyio
+anyio_backend = loops.fixture()  # asyncio's and uvloop's (relay start's)
 
 Served = tuple["Recorder", asyncio.StreamReader, asyncio.StreamWriter]
 
