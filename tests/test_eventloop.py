@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,18 @@ def test_asyncio_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV, raising=False)
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import fails, as on a platform without it
+    assert eventloop.loop_factory() is None
+    assert not issubclass(eventloop.run(_loop_type()), uvloop.Loop)
+
+
+def test_asyncio_under_a_debugger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """debugpy follows the workers by patching Python's process creation, which uvloop
+    bypasses: `relay start --debug`, or relay itself run under debugpy, stays on asyncio."""
+    monkeypatch.delenv(eventloop.ENV, raising=False)
+    assert eventloop.loop_factory(debugging=True) is None
+    assert not issubclass(eventloop.run(_loop_type(), debugging=True), uvloop.Loop)
+    assert eventloop.loop_factory() is not None
+    monkeypatch.setitem(sys.modules, "pydevd", types.ModuleType("pydevd"))  # as under VS Code
     assert eventloop.loop_factory() is None
     assert not issubclass(eventloop.run(_loop_type()), uvloop.Loop)
 

@@ -80,7 +80,7 @@ def start_command(**kwargs: Any) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return eventloop.run(_serve(options, view))
+        return eventloop.run(_serve(options, view), debugging=options.debug)
     except KeyboardInterrupt:
         return 130
     except (BotoCoreError, ClientError) as exc:  # not handled where it was raised
