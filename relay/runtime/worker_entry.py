@@ -80,6 +80,18 @@ class LoadedFiles:
                     self.sent.add(path)
 
 
+def polls_from_a_thread(environ: dict[str, str] | os._Environ[str]) -> bool:
+    """awslambdaric's own choice for this runtime (``AWS_EXECUTION_ENV``): from python3.12 on,
+    Lambda waits for the next event in a thread, so the function's signal handlers (a SIGTERM
+    at shutdown) run while it is idle; before, they run once the next event is in."""
+    try:
+        from awslambdaric.lambda_config import LambdaConfigProvider
+    except ImportError:  # an older awslambdaric, which never polled from a thread
+        return False
+    threaded = getattr(LambdaConfigProvider, "SUPPORTED_THREADPOLLING_ENVS", ())
+    return environ.get("AWS_EXECUTION_ENV") in threaded
+
+
 def _reporting_client(loaded: LoadedFiles) -> type[LambdaRuntimeClient]:
     class ReportingClient(LambdaRuntimeClient):  # type: ignore[misc]
         def wait_next_invocation(self) -> Any:
@@ -197,7 +209,9 @@ def main() -> None:
         _debug_hook()
         os.environ.pop("RELAY_ROOT_FOR_DEBUG", None)
 
-    client = _reporting_client(loaded)(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    client = _reporting_client(loaded)(
+        os.environ["AWS_LAMBDA_RUNTIME_API"], polls_from_a_thread(os.environ)
+    )
     bootstrap.run(message["handler"], client)
 
 

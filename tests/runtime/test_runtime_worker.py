@@ -1,17 +1,23 @@
 """The worker's own pieces: its line pipes, its peak memory, closing it without hiding a
-cancellation."""
+cancellation, and signals while it waits (as awslambdaric waits on Lambda)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
+from rt_helpers import fn, until
 
+from relay.runtime import LocalRuntime
 from relay.runtime.pipe import LinePipe
 from relay.runtime.process import PeakMemory
 from relay.runtime.worker import Worker
+from relay.runtime.worker_entry import polls_from_a_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +89,72 @@ def _hwm_mb(pid: int) -> int:
 def _status_mb(pid: int, field: str) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return -(-int(status.split(f"{field}:")[1].split()[0]) // 1024)
+
+
+@pytest.mark.parametrize(
+    ("execution_env", "threaded"),
+    [
+        ("AWS_Lambda_python3.11", False),
+        ("AWS_Lambda_python3.12", True),
+        ("AWS_Lambda_python3.13", True),
+        (None, False),
+    ],
+)
+def test_the_worker_polls_from_a_thread_where_awslambdaric_itself_does(
+    execution_env: str | None, threaded: bool
+) -> None:
+    """relay builds awslambdaric's client itself, so it must make awslambdaric's own choice
+    (its __main__ reads AWS_EXECUTION_ENV): the idle-signal behaviour differs by runtime."""
+    environ = {} if execution_env is None else {"AWS_EXECUTION_ENV": execution_env}
+    assert polls_from_a_thread(environ) is threaded
+
+
+SIGNAL_APP = """\
+import os
+import signal
+
+SEEN = []
+
+
+def _on_usr1(signum, frame):
+    SEEN.append(os.environ.get("_X_AMZN_TRACE_ID"))
+    print("SIGUSR1 handled", flush=True)
+
+
+signal.signal(signal.SIGUSR1, _on_usr1)
+
+
+def handler(event, context):
+    return {"seen": SEEN}
+"""
+
+
+def _pending(pid: int, signum: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    masks = [int(line.split()[1], 16) for line in status if line.startswith(("SigPnd", "ShdPnd"))]
+    return any(mask & (1 << (signum - 1)) for mask in masks)
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12) or not Path("/proc/self/status").exists(),
+    reason="python3.12+ runtimes run signal handlers while idle (awslambdaric polls from a thread)",
+)
+async def test_a_signal_while_idle_is_handled_when_the_next_event_is_in(tmp_path: Path) -> None:
+    """As on Lambda's python3.11 and earlier (awslambdaric's native client waits in libcurl,
+    which retries on EINTR): the function's handler for a signal that comes between
+    invocations runs once the next event has arrived, before that event's trace id is set,
+    and its output is part of that invocation's logs."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(SIGNAL_APP)
+    async with LocalRuntime(spares=0, pycache_dir=tmp_path / "pyc") as runtime:
+        runtime.configure(fn("sig", "app.handler", code=code))
+        first = await runtime.invoke("sig", b"{}", trace_id="Root=1-00000000-first")
+        assert json.loads(first.payload) == {"seen": []}
+        (worker,) = runtime.workers("sig")
+        os.kill(worker.pid, signal.SIGUSR1)  # pending from here until the kernel delivers it
+        await until(lambda: not _pending(worker.pid, signal.SIGUSR1), "SIGUSR1 delivered")
+        second = await runtime.invoke("sig", b"{}", trace_id="Root=1-00000000-second")
+        assert json.loads(second.payload) == {"seen": ["Root=1-00000000-first"]}
+        assert "SIGUSR1 handled" in second.logs.splitlines()
+        assert runtime.workers("sig") == [worker]  # the same process: the signal killed nothing
