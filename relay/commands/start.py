@@ -527,18 +527,21 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                 # Under --debug they must start after debugpy is listening (after the cloud).
                 runtime = await stack.enter_async_context(_runtime(view))
             await stack.enter_async_context(emulator)
-            # The synthesis is a child process: this one only waits. What it does next
-            # (moto's DynamoDB and S3, the boto3 clients, the live view's modules) is done now.
-            warmed = asyncio.ensure_future(asyncio.to_thread(_warm, emulator))
-            warmed.add_done_callback(_observed)
+            # The synthesis is a child process: this one only waits. The modules it imports
+            # after the creation are imported now.
+            preloaded = asyncio.ensure_future(asyncio.to_thread(_preload))
+            preloaded.add_done_callback(_observed)
             try:
                 synthesized = await synthesis
-                clients = await warmed
+                await preloaded
                 # the app's runtimes now known (nothing to do if found already)
                 warming.append(_warm_interpreters(synthesized.records))
+                # No stub and no WebSocket client here: the debug stack's table and bucket
+                # would only cost memory (moto's DynamoDB and S3, boto3's clients: ~55 MB).
                 provisioned = await asyncio.to_thread(
-                    create, emulator, synthesized, layer_dirs=options.layer_dirs, clients=clients
-                )
+                    create, emulator, synthesized, layer_dirs=options.layer_dirs,
+                    debug_storage=False,
+                )  # fmt: skip
             except ProvisionError as exc:
                 view.error(str(exc))
                 return 2
@@ -618,15 +621,10 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
         return 0
 
 
-def _warm(emulator: Any) -> dict[str, Any]:
-    from relay.emulator.provision import warm
-
-    clients = warm(emulator)
-    # the web console's modules, imported when the observers open after creation
+def _preload() -> None:
+    """The web console's modules, imported when the observers open after the creation."""
     import relay.ui.console
     import relay.ui.console.actions  # noqa: F401
-
-    return clients
 
 
 def _warm_interpreters(functions: list[dict[str, Any]]) -> asyncio.Future[None]:

@@ -23,9 +23,7 @@ from relay.emulator.resources import (
     StageResources,
 )
 
-__all__ = [
-    "ProvisionError", "Provisioned", "Synthesized", "create", "provision", "synthesize", "warm",
-]  # fmt: skip
+__all__ = ["ProvisionError", "Provisioned", "Synthesized", "create", "provision", "synthesize"]
 
 #: The emulator's defaults (relay.emulator.Emulator): synthesis needs them before it starts.
 DEFAULT_REGION = "us-east-1"
@@ -116,11 +114,13 @@ def create(
     synthesized: Synthesized,
     *,
     layer_dirs: dict[str, Path] | None = None,
-    clients: dict[str, Any] | None = None,
+    debug_storage: bool = True,
 ) -> Provisioned:
     """What both assemblies describe, created in the (started) ``emulator``.
 
-    ``clients``: boto3 clients of the emulator's services already made (``warm``), reused.
+    ``debug_storage=False``: without the debug stack's table and bucket, which only the stub
+    and the WebSocket client use (relay start's direct mode has neither); their names are
+    still in the result.
     """
     from relay.cdk.live_config import LiveTargets
 
@@ -134,21 +134,5 @@ def create(
     placeholders = LiveTargets.placeholders(synthesized.stage)
     provisioner = StageResources(emulator, synthesized.stage, region, account, placeholders)
     provisioner.layer_dirs = dict(layer_dirs or {})
-    provisioner.clients.update(clients or {})
+    provisioner.debug_storage = debug_storage
     return provisioner.create(synthesized.debug, synthesized.app, synthesized.records)
-
-
-def warm(emulator: Any) -> dict[str, Any]:
-    """What ``create`` does first, done ahead (while the app synthesizes): the boto3 clients of
-    DynamoDB and S3 (the debug stack's table and bucket), returned for ``create(clients=)``,
-    and moto's side of both (it imports a service on its first request). Best effort:
-    ``create`` makes what is missing and reports what fails."""
-    import contextlib
-
-    clients: dict[str, Any] = {}
-    with contextlib.suppress(Exception):
-        for service, call in (("dynamodb", "list_tables"), ("s3", "list_buckets")):
-            client = emulator.service_client(service)
-            getattr(client, call)()
-            clients[service] = client
-    return clients

@@ -72,27 +72,30 @@ class StageResources:
         self.warnings: list[str] = []
         self.exports: dict[str, str] = {}
         self.substitutions: dict[str, str] = {}
-        #: boto3 clients by service (relay start hands over those it warmed: provision.warm)
-        self.clients: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
         #: --layer-dir: local folders for layers the app references by ARN
         self.layer_dirs: dict[str, Path] = {}
+        #: the debug stack's DynamoDB table and S3 bucket serve the stub and the WebSocket
+        #: client only; relay start's direct mode has neither and leaves them out (moto's
+        #: DynamoDB and S3 and their boto3 clients are ~55 MB of relay's process at rest)
+        self.debug_storage = True
 
     def client(self, service: str) -> Any:
-        if service not in self.clients:
+        if service not in self._clients:
             import boto3
 
             creds = self.emu.credentials
             access, secret = (creds[0], creds[1]) if isinstance(creds, tuple) else (
                 creds.access_key, creds.secret_key
             )  # fmt: skip
-            self.clients[service] = boto3.client(
+            self._clients[service] = boto3.client(
                 service,
                 endpoint_url=self.emu.endpoints[service],
                 region_name=self.region,
                 aws_access_key_id=access,
                 aws_secret_access_key=secret,
             )
-        return self.clients[service]
+        return self._clients[service]
 
     def create(self, debug: Assembly, app: Assembly, records: list[dict[str, Any]]) -> Provisioned:
         debug_stacks = self._stacks(debug)
@@ -103,7 +106,7 @@ class StageResources:
             self._name_services(stack)
         app_stacks += [n for stack in list(app_stacks) for n in self._nested_stacks(stack)]
         everything = debug_stacks + app_stacks
-        for stack in everything:
+        for stack in everything if self.debug_storage else app_stacks:
             self._create_storage(stack)
         self.wiring = wiring.Wiring(self.emu, self.region, self.warnings)
         for stack in app_stacks:

@@ -21,7 +21,6 @@ from relay.emulator.provision import (
     create,
     provision,
     synthesize,
-    warm,
 )
 
 SAMPLE = Path(__file__).parent.parent / "cdk" / "sample_app"
@@ -91,6 +90,25 @@ def test_debug_table_and_bucket_exist_in_moto(stage: Provisioned, emulator: Emul
     ttl = ddb.describe_time_to_live(TableName=stage.table)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     client(emulator, "s3").head_bucket(Bucket=stage.bucket)
+
+
+def test_direct_mode_leaves_the_debug_table_and_bucket_out(
+    stage: Provisioned, emulator: Emulator, project: Path, stub: Path
+) -> None:
+    """relay start's direct mode has no stub and no WebSocket client: the debug stack's table
+    and bucket would only cost memory. The app's own are created; the names still given."""
+    synthesized = synthesize(
+        project=project, stage="carol", region="eu-west-1", account="210987654321", stub_dir=stub
+    )
+    carol = create(emulator, synthesized, debug_storage=False)
+    tables = client(emulator, "dynamodb").list_tables()["TableNames"]
+    buckets = [b["Name"] for b in client(emulator, "s3").list_buckets()["Buckets"]]
+    assert carol.table.startswith("relay-carol-debug-Connections")
+    assert carol.table not in tables and carol.bucket not in buckets
+    assert [t for t in tables if t.startswith("shop-carol-OrderTable")] != []
+    assert [b for b in buckets if b.startswith("shop-carol-uploads")] != []
+    [orders] = carol.functions
+    assert orders.path == "shop-carol/Orders"
 
 
 def test_python_function_created_stubbed_with_resolved_environment(
@@ -166,19 +184,3 @@ def test_second_provision_reuses_the_synthesized_templates(
     again = provision(emulator, project=project, stage="alice", stub_dir=stub)
     assert marker.stat().st_mtime_ns == before
     assert [f.path for f in again.functions] == ["shop-alice/Orders"]
-
-
-def test_warming_makes_the_clients_creation_uses_and_creates_nothing() -> None:
-    """relay start warms moto's DynamoDB and S3 while the app synthesizes, and create() takes
-    the clients; nothing is created before it, and an emulator without moto is no error."""
-    # moto's state is per process (other tests' buckets are listed): a region of its own
-    with Emulator(region="ap-south-2", runtime_spares=0) as emu:
-        s3 = boto3.client("s3", endpoint_url=emu.endpoints["s3"], **emu.credentials.boto3_kwargs())
-        buckets = s3.list_buckets()["Buckets"]
-        clients = warm(emu)
-        assert sorted(clients) == ["dynamodb", "s3"]
-        assert clients["dynamodb"].list_tables()["TableNames"] == []
-        assert clients["dynamodb"].meta.region_name == "ap-south-2"
-        assert s3.list_buckets()["Buckets"] == buckets
-    with Emulator(moto=False, runtime_spares=0) as bare:
-        assert warm(bare) == {}
