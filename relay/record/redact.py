@@ -84,7 +84,10 @@ def may_need_masking(raw: bytes, paths: list[str]) -> bool:
     if not raw.isascii() or b"\\u" in raw:
         return True
     lowered = raw.lower()
-    if _SECRET_WORDS.search(lowered):
+    if len(lowered) > _WORDS_BY_FIND:
+        if any(word in lowered for word in _SECRET_LITERALS):
+            return True
+    elif _SECRET_WORDS.search(lowered):
         return True
     for path in paths:
         if not path.isascii():
@@ -100,6 +103,15 @@ def may_need_masking(raw: bytes, paths: list[str]) -> bool:
 _SECRET_WORDS = re.compile(
     "|".join([_SECRET_NAME.pattern, *sorted(k.lower() for k in _SECRET_KEYS)]).encode()
 )
+#: The same words as plain strings (``api[-_]?key`` spelled out; secretkey, secretaccesskey
+#: and sessiontoken hold secret or session). For a large payload a `find` per word is ~7x
+#: faster than the alternation, which holds the GIL ~35 ms per MB (a 6 MB response: 214 ms).
+_SECRET_LITERALS = (
+    b"auth", b"token", b"secret", b"passw", b"cookie", b"apikey", b"api-key", b"api_key",
+    b"session", b"signature", b"credential", b"x-amz-security", b"accesskey",
+)  # fmt: skip
+#: Above this size the literals are looked for one by one (below, the regex is faster).
+_WORDS_BY_FIND = 64 * 1024
 
 
 def _mask_secrets(node: Any, where: str, masked: list[str]) -> Any:
