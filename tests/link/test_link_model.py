@@ -307,9 +307,20 @@ class LinkModel(RuleBasedStateMachine):
         process = self._live_client()
         assert process is not None
         process.alive = False
-        self.tainted |= process.running
+        self._taint_unanswered(process)
         self._drop(process.conn)
         process.conn = None
+
+    def _taint_unanswered(self, process: Process) -> None:
+        """A client that goes away takes with it what it was running and every answer that
+        had not reached its stub yet (in flight, or kept for the stub's retry after a 410):
+        nobody is left to post it again once the stub's connection drops."""
+        self.tainted |= process.running
+        self.tainted |= {
+            invocation
+            for invocation, processes in self.runs.items()
+            if process.name in processes and invocation not in self.answered
+        }
 
     @precondition(lambda self: self._live_client() is not None)
     @rule()
@@ -317,7 +328,7 @@ class LinkModel(RuleBasedStateMachine):
         """Ctrl-C: running invocations are answered Relay.ClientStopped."""
         process = self._live_client()
         assert process is not None
-        self.tainted |= process.running
+        self._taint_unanswered(process)
         self._client(process, process.session.stop(self.now))
         process.alive = False
         self._drop(process.conn)
