@@ -165,8 +165,14 @@ def test_a_worker_whose_pipe_closed_before_its_function_is_given_on_uvloop(
     from relay.runtime.worker import Worker
 
     monkeypatch.delenv(eventloop.ENV, raising=False)
+    # it exits once the test lets it (after `assign`): exiting at once raced with `assign`
+    release = tmp_path / "release"
+    os.mkfifo(release)
     broken = tmp_path / "entry.py"
-    broken.write_text("import sys\nprint('cannot import awslambdaric', flush=True)\nsys.exit(3)\n")
+    broken.write_text(
+        f"import sys\nopen({str(release)!r}).read()\n"
+        "print('cannot import awslambdaric', flush=True)\nsys.exit(3)\n"
+    )
     monkeypatch.setattr(process, "ENTRY", str(broken))
     config = FunctionConfig(name="b", handler="app.quick", code_dir=FIXTURES / "errors")
 
@@ -178,6 +184,7 @@ def test_a_worker_whose_pipe_closed_before_its_function_is_given_on_uvloop(
         await asyncio.sleep(0)
         worker.assign(config, 0, env={}, sys_path=[], pycache_prefix=str(tmp_path), fresh=True)
         async with asyncio.timeout(60):
+            await asyncio.to_thread(release.write_text, "go")  # opens once the worker reads
             result = await worker.start(Invocation(request_id="r-b", payload=b"{}"))
             await worker.close()
         return result.payload, result.logs
