@@ -45,13 +45,11 @@ def to_record(
     """
     # the trigger is guessed from the parsed event when no front door said which it was
     trigger = event.context.trigger if event.context else None
-    payload_json = _unmasked_text(event.payload, redact_paths) if unparsed and trigger else None
-    result_json = _unmasked_text(event.result, redact_paths) if unparsed else None
-    payload, payload_text, masked = (
-        _masked(event.payload, redact_paths) if payload_json is None else (None, None, [])
+    payload_json, payload, payload_text, masked = _stored(
+        event.payload, redact_paths, unparsed=unparsed and bool(trigger)
     )
-    result, result_text, masked_result = (
-        _masked(event.result, redact_paths) if result_json is None else (None, None, [])
+    result_json, result, result_text, masked_result = _stored(
+        event.result, redact_paths, unparsed=unparsed
     )
     # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
@@ -88,7 +86,7 @@ def to_record(
     if event.status == "error":
         record["error"] = {"type": event.error_type, "message": event.error_message}
     if event.cloud_result is not None:
-        cloud, cloud_text, _ = _masked(event.cloud_result, [])
+        _, cloud, cloud_text, _ = _stored(event.cloud_result, [], unparsed=False)
         record["cloud"] = {
             "status": "error" if event.cloud_error else "ok",
             "result": cloud,
@@ -109,20 +107,20 @@ def inflate(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _unmasked_text(data: bytes | None, paths: list[str]) -> str | None:
-    """The bytes as text to keep unparsed: nothing in them can need masking (so ASCII)."""
-    if data is None or may_need_masking(data, paths):
-        return None
-    return data.decode("ascii")
-
-
-def _masked(data: bytes | None, paths: list[str]) -> tuple[Any, str | None, list[str]]:
-    """``decode_payload`` with secrets and ``paths`` masked (no walk when nothing can be)."""
+def _stored(
+    data: bytes | None, paths: list[str], *, unparsed: bool
+) -> tuple[str | None, Any, str | None, list[str]]:
+    """(JSON text kept unparsed, value, text, masked paths): with ``unparsed``, bytes where
+    nothing can need masking (so ASCII) are kept as they are; otherwise ``decode_payload``
+    with secrets and ``paths`` masked (no walk when nothing can be). One scan either way."""
+    needs = data is not None and may_need_masking(data, paths)
+    if unparsed and data is not None and not needs:
+        return data.decode("ascii"), None, None, []
     value, text = decode_payload(data)
-    if data is None or text is not None or not may_need_masking(data, paths):
-        return value, text, []
+    if not needs or text is not None:
+        return None, value, text, []
     value, masked = redact(value, paths)
-    return value, text, masked
+    return None, value, text, masked
 
 
 def event_bytes(record: dict[str, Any]) -> bytes:
