@@ -183,9 +183,12 @@ def test_a_worker_whose_pipe_closed_before_its_function_is_given_on_uvloop(
         await asyncio.sleep(0)  # (uvloop completes a close on the loop's next turn)
         await asyncio.sleep(0)
         worker.assign(config, 0, env={}, sys_path=[], pycache_prefix=str(tmp_path), fresh=True)
+        # as the runtime does, the invocation is given right after `assign`, before the worker
+        # may exit (letting it exit first raced `start` with the exit watcher)
+        answer = worker.start(Invocation(request_id="r-b", payload=b"{}"))
         async with asyncio.timeout(60):
             await asyncio.to_thread(release.write_text, "go")  # opens once the worker reads
-            result = await worker.start(Invocation(request_id="r-b", payload=b"{}"))
+            result = await answer
             await worker.close()
         return result.payload, result.logs
 
