@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,8 @@ class LiveAspect:
         self._seen: set[str] = set()
         self._indexes: dict[str, live_fit.StackIndex] = {}
         self._relayed: set[str] = set()
+        #: node paths of the AssetStaging of each swapped function's own code
+        self._relayed_code: set[str] = set()
         self._pending_versions: dict[str, list[lambda_.Version | lambda_.Alias]] = {}
         self._assets: _Assets | None = None
         self._left_alone: dict[str, str] | None = None
@@ -379,6 +382,7 @@ class LiveAspect:
         cfn = fn.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
         top, nested = _top_stack(stack)
+        own_code = self._assets.staging_for(cfn)  # before the stub's takes its place
         record = FunctionRecord(
             path=fn.node.path,
             stack=top.node.path,
@@ -431,6 +435,8 @@ class LiveAspect:
         live_fit.no_async_retries(fn)
         self._fit_timeout(cfn, record, index)
         record.relayed = True
+        if own_code is not None:
+            self._relayed_code.add(own_code.node.path)
         return record
 
     def _observe(
@@ -538,6 +544,18 @@ class LiveAspect:
             )
         return self._stub_assets[key]
 
+    def asset_sources(self) -> dict[str, list[str]]:
+        """Folders of the relayed functions' code (not deployed: the stub runs in their place)
+        and of every other asset, which is deployed as it is."""
+        root = self._assets.root if self._assets is not None else None
+        stagings = [
+            n for n in (root.node.find_all() if root is not None else [])
+            if isinstance(n, cdk.AssetStaging)
+        ]  # fmt: skip
+        other = {_source_of(s) for s in stagings if s.node.path not in self._relayed_code}
+        relayed = {_source_of(s) for s in stagings if s.node.path in self._relayed_code}
+        return {"relayed_sources": sorted(relayed), "other_sources": sorted(other)}
+
     def record(self) -> dict[str, Any]:
         return {
             "stage": self.config.stage,
@@ -636,4 +654,11 @@ def enable(app: cdk.Stage, config: LiveConfig | None = None) -> LiveAspect | Non
 
 
 def write_record(aspect: LiveAspect, assembly_dir: Path) -> None:
-    (assembly_dir / RECORD_FILE).write_text(json.dumps(aspect.record(), indent=1))
+    record = aspect.record()
+    hook = sys.modules.get("relay.cloud.synth_hook")  # loaded when relay runs the app
+    read = hook.read_files(os.getcwd()) if hook is not None else None
+    if read is not None:
+        sources = aspect.asset_sources()
+        within = tuple(os.path.join(d, "") for d in sources["relayed_sources"])
+        record["inputs"] = {**sources, "read": [f for f in read if f.startswith(within)]}
+    (assembly_dir / RECORD_FILE).write_text(json.dumps(record, indent=1))

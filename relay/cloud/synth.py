@@ -126,11 +126,16 @@ def node_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _tree_fingerprint(root: Path, digest: Any) -> None:
+#: (path relative to the app, size, ns mtime) of each of the app's files
+Snapshot = list[tuple[str, int, int]]
+
+
+def _snapshot(root: Path) -> Snapshot:
     """Names, sizes and ns mtimes (content-exact enough, and fast on large apps)."""
-    for folder, dirs, files in os.walk(root):
+    files: Snapshot = []
+    for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("cdk.out"))
-        for name in sorted(files):
+        for name in sorted(names):
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in _SKIP_FILES):
                 continue
             path = Path(folder, name)
@@ -138,16 +143,87 @@ def _tree_fingerprint(root: Path, digest: Any) -> None:
                 st = path.stat()
             except OSError:
                 continue
-            digest.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            files.append((str(path.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return files
+
+
+def _tree_fingerprint(root: Path, digest: Any, inputs: Mapping[str, Any] | None = None) -> None:
+    """Every file's name, size and mtime; only the name of a file the assembly cannot depend
+    on (``_handler_code``)."""
+    _fold(_snapshot(root), root, digest, inputs)
+
+
+def _fold(files: Snapshot, root: Path, digest: Any, inputs: Mapping[str, Any] | None) -> None:
+    handler_code = _handler_code(root, inputs)
+    for relative, size, mtime_ns in files:
+        if handler_code(relative):
+            digest.update(f"{relative}\0handler code\n".encode())  # added or removed: again
+        else:
+            digest.update(f"{relative}\0{size}\0{mtime_ns}\n".encode())
+
+
+def _never(relative: str) -> bool:  # noqa: ARG001
+    return False
+
+
+def _handler_code(root: Path, inputs: Mapping[str, Any] | None) -> Callable[[str], bool]:
+    """Whether a file (relative to ``root``) is a relayed function's Python code that the last
+    synthesis neither read nor deployed, from that synthesis's record (relay/cdk/live.py).
+
+    Such a file reaches the assembly only as the function's asset, which the stub replaces:
+    saving it leaves the assembly as it was, so the next start need not run the app again
+    (2.5-11 s). A file the app opened or imported, one under another asset's folder (deployed
+    as it is: a custom resource, a bucket deployment, an observed function) and any file
+    other than ``.py`` keep counting by content.
+    """
+    if not inputs:
+        return _never
+    try:
+        relayed = tuple(os.path.join(str(p), "") for p in inputs["relayed_sources"])
+        other = [str(p) for p in inputs["other_sources"]]
+        read = {str(p) for p in inputs["read"]}
+    except (KeyError, TypeError):
+        return _never
+    other_dirs = tuple(os.path.join(p, "") for p in other)
+    base = str(root)
+
+    def handler_code(relative: str) -> bool:
+        if not relative.endswith(".py") or not relayed:
+            return False
+        path = os.path.join(base, relative)
+        return (
+            path.startswith(relayed)
+            and path not in read
+            and path not in other
+            and not path.startswith(other_dirs)
+        )
+
+    return handler_code
+
+
+def _previous_inputs(out_dir: Path) -> dict[str, Any] | None:
+    """What the last synthesis into ``out_dir`` read (None: unknown, every file counts)."""
+    try:
+        record = json.loads((out_dir / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    inputs = record.get("inputs") if isinstance(record, dict) else None
+    return inputs if isinstance(inputs, dict) else None
 
 
 def _cache_key(
-    project: Path, command: str, context: dict, env_keys: dict[str, str], app_files: bool = True
+    project: Path,
+    command: str,
+    context: dict,
+    env_keys: dict[str, str],
+    files: Snapshot | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> str:
+    """``files``: the app's snapshot (None: the command does not read the app's files)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([command, context, env_keys], sort_keys=True).encode())
-    if app_files:
-        _tree_fingerprint(project, digest)
+    if files is not None:
+        _fold(files, project, digest, inputs)
     _tree_fingerprint(CDK_DIR, digest)  # relay's Aspect and debug stack
     digest.update(Path(__file__).read_bytes())
     digest.update(Path(synth_hook.__file__).read_bytes())
@@ -213,7 +289,10 @@ def synthesize(
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
         relevant[key] = ""
     relevant.update(env or {})  # e.g. RELAY_STUB_DIR: a new stub asset means a new assembly
-    key = _cache_key(project, command, full_context, relevant, app_files)
+    # taken before the app runs: a file saved while it runs makes the next start run it again
+    files = _snapshot(project) if app_files else None
+    inputs = _previous_inputs(out_dir) if app_files and live is not None else None
+    key = _cache_key(project, command, full_context, relevant, files, inputs)
     marker = out_dir / CACHE_KEY_FILE
     if marker.is_file() and marker.read_text() == key and (out_dir / "manifest.json").is_file():
         return Assembly(out_dir, cached=True)
@@ -270,6 +349,10 @@ def synthesize(
         )
     if shared is not None:
         assembly_cache.publish(shared, out_dir, ignore=(CACHE_KEY_FILE,))
+    if files is not None and live is not None:
+        now = _previous_inputs(out_dir)
+        if now != inputs:  # the key the next start computes, from this synthesis's record
+            key = _cache_key(project, command, full_context, relevant, files, now)
     marker.write_text(key)
     return Assembly(out_dir, cached=False)
 

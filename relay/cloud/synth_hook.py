@@ -6,17 +6,66 @@ under relay; it imports nothing heavy at the top (stdlib only) so the app starts
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from relay.package_dirs import CDK_DIR
 
+#: Files the app's Python opened (absolute), noted from the start of the app's process.
+_opened: set[str] = set()
+_tracking = False
+
+
+def _track_opens() -> None:
+    """Note every file the app opens (``open``, ``io.open``, ``Path.read_text``...).
+
+    With the modules it imported, these are the app's inputs: a handler's own file that the
+    app never read cannot change the assembly, so saving it does not make relay synthesize the
+    app again at the next start (relay/cloud/synth.py).
+    """
+    import builtins
+    import io
+    import os
+
+    global _tracking
+    original = builtins.open
+    if getattr(original, "_relay", False):
+        return
+
+    def open_(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, bytes, os.PathLike)):
+            with contextlib.suppress(TypeError, ValueError):
+                _opened.add(os.path.abspath(os.fsdecode(file)))
+        return original(file, *args, **kwargs)
+
+    open_._relay = True  # type: ignore[attr-defined]
+    builtins.open = io.open = open_  # type: ignore[assignment]
+    _tracking = True
+
+
+def read_files(root: str) -> list[str] | None:
+    """The files under ``root`` that the app opened or imported; None if not tracked."""
+    import os
+
+    if not _tracking:
+        return None
+    files = set(_opened)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            files.add(os.path.abspath(path))
+    prefix = os.path.join(root, "")
+    return sorted(f for f in files if f.startswith(prefix))
+
 
 def install_hook() -> None:
     """Patch ``aws_cdk.Stage.synth`` as soon as the app imports ``aws_cdk``."""
     import importlib.abc
     import importlib.util
+
+    _track_opens()
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002

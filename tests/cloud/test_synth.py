@@ -283,3 +283,101 @@ def test_bundling_without_docker_says_the_app_is_fine(tmp_path: Path, config: Li
         "fine. Bundled: slugs. Start Docker and run again."
     )
     assert "Fix the app" not in str(caught.value)
+
+
+#: An app written as CDK users write them: a constant shared with a handler's folder, a route
+#: list read from a handler's module, and one folder deployed by a Node.js function too.
+_INPUTS_APP = '''\
+import ast
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+
+from functions.api.settings import MEMORY
+
+routes = ast.literal_eval(Path("functions/api/routes.py").read_text().split("=", 1)[1])
+app = cdk.App()
+stack = cdk.Stack(app, "inputs-" + app.node.try_get_context("stage"))
+api = lambda_.Function(
+    stack, "Api", runtime=lambda_.Runtime.PYTHON_3_12, handler="handler.handler",
+    code=lambda_.Code.from_asset("functions/api"), memory_size=MEMORY,
+    environment={"ROUTES": ",".join(routes)},
+)
+lambda_.Function(
+    stack, "Jobs", runtime=lambda_.Runtime.PYTHON_3_12, handler="jobs.handler",
+    code=lambda_.Code.from_asset("functions/jobs"),
+)
+lambda_.Function(
+    stack, "JobsNode", runtime=lambda_.Runtime.NODEJS_22_X, handler="index.handler",
+    code=lambda_.Code.from_asset("functions/jobs"),
+)
+app.synth()
+'''
+
+
+@pytest.fixture
+def inputs_app(tmp_path: Path) -> Path:
+    folder = tmp_path / "inputs"
+    files = {
+        "app.py": _INPUTS_APP,
+        "cdk.json": json.dumps({"app": "python3 app.py"}),
+        "functions/__init__.py": "",
+        "functions/api/__init__.py": "",
+        "functions/api/settings.py": "MEMORY = 256\n",
+        "functions/api/routes.py": "ROUTES = ['/orders', '/carts']\n",
+        "functions/api/handler.py": "def handler(event, context):\n    return 'v1'\n",
+        "functions/jobs/jobs.py": "def handler(event, context):\n    return 'jobs'\n",
+        "functions/jobs/index.js": "exports.handler = async () => 'node';\n",
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_saved_handler_keeps_the_app_cached_but_not_what_the_app_reads(
+    inputs_app: Path, config: LiveConfig
+) -> None:
+    """Restarting after editing a handler is the common case: the relayed function's code is
+    replaced by the stub, so its edits cannot change the assembly. What the app imports or
+    reads, a folder another asset deploys as it is, and added or removed files still count."""
+    out = inputs_app / ".relay/stages/alice/cdk.out.test"
+
+    def start() -> Assembly:
+        return synth.synthesize(inputs_app, "alice", out_dir=out, live=config, validation=False)
+
+    def edit(name: str, text: str) -> None:
+        path = inputs_app / name
+        path.write_text(path.read_text() + text)
+
+    assert start().cached is False
+    inputs = json.loads((out / "relay-live.json").read_text())["inputs"]
+    api, jobs = inputs_app / "functions/api", inputs_app / "functions/jobs"
+    assert inputs["relayed_sources"] == [str(api), str(jobs)]
+    assert str(jobs) in inputs["other_sources"]  # the Node.js function deploys it
+    assert inputs["read"] == [
+        str(api / "__init__.py"), str(api / "routes.py"), str(api / "settings.py")
+    ]  # fmt: skip
+    assert start().cached is True
+
+    edit("functions/api/handler.py", "# saved\n")
+    assert start().cached is True
+    edit("functions/api/settings.py", "MEMORY = 512\n")  # imported by the app
+    changed = start()
+    assert changed.cached is False
+    fn = next(
+        r for r in changed.stacks()["inputs-alice"]["template"]["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "stub.handler"
+        and r["Properties"]["MemorySize"] == 512
+    )  # fmt: skip
+    assert fn["Properties"]["Environment"]["Variables"]["ROUTES"] == "/orders,/carts"
+    (api / "routes.py").write_text("ROUTES = ['/orders']\n")  # opened by the app
+    assert start().cached is False
+    edit("functions/jobs/jobs.py", "# saved\n")  # deployed as it is by JobsNode
+    assert start().cached is False
+    (api / "extra.py").write_text("X = 1\n")  # a file added: the app may list the folder
+    assert start().cached is False
+    edit("functions/api/extra.py", "X = 2\n")
+    edit("functions/api/handler.py", "# saved again\n")
+    assert start().cached is True
