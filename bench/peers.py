@@ -45,6 +45,8 @@ OUT = ROOT / "docs" / "bench"
 NPM_PEERS = ["serverless@3", "serverless-offline@13"]
 SIZES = {"1 KB": 1024, "200 KB": 200 * 1024, "6 MB": 6_000_000}
 CALLERS = (1, 8, 32)
+#: The throughput figure during which each tool's CPU per request is measured.
+CPU_CALLERS = 8
 #: Between two saves of the reload figure: a developer saving three times a second (several
 #: same-size saves within one second, which timestamps alone may not tell apart).
 PAUSE = 0.3
@@ -485,17 +487,36 @@ async def reload_latency(
     return samples, stale, never
 
 
-def tree_memory_mb(pid: int) -> float:
-    """Proportional set size (shared pages split fairly) of a process and its descendants."""
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0, [pid]
+    tree, todo = [], [pid]
     while todo:
         current = todo.pop()
+        tree.append(current)
         todo += children.get(current, [])
+    return tree
+
+
+def tree_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each process of the tree (by pid)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu: dict[int, float] = {}
+    for current in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[current] = (int(fields[11]) + int(fields[12])) / ticks
+    return cpu
+
+
+def tree_memory_mb(pid: int) -> float:
+    """Proportional set size (shared pages split fairly) of a process and its descendants."""
+    total = 0
+    for current in _tree(pid):
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -517,6 +538,8 @@ class Result:
     rate: dict[int, float] = field(default_factory=dict)
     rest_mb: float | None = None
     load_mb: float | None = None
+    #: CPU ms per request of the tool's process tree while serving CPU_CALLERS callers
+    cpu_ms: float | None = None
     reload: Samples = field(default_factory=list)
     stale: int | None = None
     never: int | None = None
@@ -535,6 +558,7 @@ class Running:
     requests: dict[int, int] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)
     peak_mb: float = 0.0
+    cpu_s: float = 0.0  # the tree's CPU during the CPU_CALLERS throughput figure
     failed: str | None = None
 
 
@@ -583,7 +607,11 @@ async def one_round(running: Running, args: argparse.Namespace, rounds: int) -> 
         running.peak_mb = max(running.peak_mb, tree_memory_mb(pid))
 
     for callers in CALLERS:
+        before = tree_cpu_s(pid)
         done, elapsed = await throughput(http.url, raw, callers, args.seconds / rounds, sample)
+        if callers == CPU_CALLERS:  # processes that ended meanwhile are not counted
+            after = tree_cpu_s(pid)
+            running.cpu_s += sum(v - before.get(p, 0.0) for p, v in after.items())
         running.requests[callers] = running.requests.get(callers, 0) + done
         running.seconds[callers] = running.seconds.get(callers, 0.0) + elapsed
 
@@ -594,6 +622,8 @@ async def finish(running: Running, args: argparse.Namespace) -> Result:
         result.payload_ms[label] = statistics.median(samples)
     for callers, done in running.requests.items():
         result.rate[callers] = done / running.seconds[callers]
+    if running.requests.get(CPU_CALLERS):
+        result.cpu_ms = running.cpu_s / running.requests[CPU_CALLERS] * 1000
     result.load_mb = running.peak_mb
     result.rest_mb = tree_memory_mb(tool.proc.pid)  # type: ignore[union-attr]
     if tool.reload:
@@ -715,6 +745,10 @@ def table(results: list[Result], limit: Result, call_us: float) -> str:
         )
 
     row("save to new code", reload)
+    row(
+        f"CPU per request, {CPU_CALLERS} callers (process tree)",
+        lambda r: _fmt(r.cpu_ms, "ms", limit.cpu_ms, 3),
+    )
     row("memory at rest (PSS)", lambda r: _fmt(r.rest_mb, "MB", None, 0))
     row("memory under load (PSS)", lambda r: _fmt(r.load_mb, "MB", None, 0))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
