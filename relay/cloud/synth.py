@@ -13,11 +13,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,12 @@ from relay.cloud import assembly_cache, synth_hook
 from relay.cloud.assembly import RECORD_FILE, Assembly, nested_template
 from relay.package_dirs import CDK_DIR, RELAY_ROOT
 
+log = logging.getLogger("relay.synth")
+
 CACHE_KEY_FILE = "relay-cache-key"
 HOOK_ENV = "RELAY_SYNTH_HOOK"
+#: The fd on which relay's hook writes b"1" once the root ``synth()`` wrote the assembly.
+DONE_FD_ENV = "RELAY_SYNTH_DONE_FD"  # = relay.cloud.synth_hook.DONE_FD_ENV
 LIVE_CONFIG_ENV = "RELAY_LIVE_CONFIG"  # = relay.cdk.live.CONFIG_ENV (not imported: it loads CDK)
 #: Folders that never hold app code; skipped when hashing the app for the cache.
 _SKIP_DIRS = {
@@ -317,14 +324,8 @@ def synthesize(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    try:
-        proc = subprocess.run(
-            command, shell=True, cwd=project, env=run_env, capture_output=True, text=True
-        )
-    except OSError as exc:
-        raise SynthError(f"could not run the app command '{command}': {exc}") from None
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
+    returncode, output = _run_app(command, project, run_env, live is not None)
+    if returncode != 0:
         if _DOCKER_FAILED.search(output):
             where = ", ".join(bundle) if bundle else "every stack, as `cdk deploy` does"
             raise SynthError(
@@ -333,7 +334,7 @@ def synthesize(
                 f"output:\n{_tail(output, 12)}"
             )
         raise SynthError(
-            f"the CDK app command '{command}' failed (exit {proc.returncode}) in {project}. "
+            f"the CDK app command '{command}' failed (exit {returncode}) in {project}. "
             f"Its output:\n{_tail(output)}\nFix the app and run again."
         )
     if not (out_dir / "manifest.json").is_file():
@@ -355,6 +356,63 @@ def synthesize(
             key = _cache_key(project, command, full_context, relevant, files, now)
     marker.write_text(key)
     return Assembly(out_dir, cached=False)
+
+
+def _run_app(command: str, project: Path, env: dict[str, str], hooked: bool) -> tuple[int, str]:
+    """Run the app command; (exit status, its output), or (0, "") once the assembly is written.
+
+    In live mode relay's hook says when the root ``synth()`` has written the assembly and the
+    live record (a byte on ``DONE_FD_ENV``'s pipe). The process then still takes 0.3-3 s to
+    exit (jsii stops Node.js, Python finalizes), which a start need not wait for: the exit is
+    awaited in a thread, and a failure after the assembly is logged with its output. Without
+    the byte (plain synthesis, an app run by another Python, a failure) the read ends at the
+    process's exit, as before.
+    """
+    # a file, not a pipe: nobody reads it while the app exits (closed by _read, or a thread)
+    output = tempfile.TemporaryFile()  # noqa: SIM115
+    read_end, write_end = os.pipe() if hooked else (-1, -1)
+    if hooked:
+        env = {**env, DONE_FD_ENV: str(write_end)}
+    try:
+        proc = subprocess.Popen(
+            command, shell=True, cwd=project, env=env,
+            stdout=output, stderr=subprocess.STDOUT, pass_fds=(write_end,) if hooked else (),
+        )  # fmt: skip
+    except OSError as exc:
+        output.close()
+        raise SynthError(f"could not run the app command '{command}': {exc}") from None
+    finally:
+        if hooked:
+            os.close(write_end)
+    if hooked:
+        try:
+            done = os.read(read_end, 1) == b"1"
+        finally:
+            os.close(read_end)
+        if done:
+            threading.Thread(target=_after_exit, args=(proc, output, command), daemon=True).start()
+            return 0, ""
+    returncode = proc.wait()
+    return returncode, _read(output)
+
+
+def _after_exit(proc: subprocess.Popen[bytes], output: Any, command: str) -> None:
+    """Reap an app process that already wrote its assembly; say if it then failed."""
+    returncode = proc.wait()
+    if returncode != 0:
+        log.warning(
+            "relay: the CDK app command '%s' exited with %s after writing its assembly "
+            "(relay uses the assembly). Its output:\n%s",
+            command, returncode, _tail(_read(output)),
+        )  # fmt: skip
+    else:
+        output.close()
+
+
+def _read(output: Any) -> str:
+    with output:
+        output.seek(0)
+        return output.read().decode(errors="replace").strip()
 
 
 #: CDK's bundling failing for want of Docker (not a fault of the app).

@@ -60,12 +60,45 @@ def read_files(root: str) -> list[str] | None:
     return sorted(f for f in files if f.startswith(prefix))
 
 
+#: The fd (from relay) on which b"1" says the assembly and its live record are written.
+DONE_FD_ENV = "RELAY_SYNTH_DONE_FD"
+
+
+def _done_fd() -> int | None:
+    import os
+
+    try:
+        fd = int(os.environ.pop(DONE_FD_ENV, ""))
+        os.set_inheritable(fd, False)  # the app's own subprocesses must not hold it open
+    except (ValueError, OSError):
+        return None
+    return fd
+
+
+_done: list[int] = []
+
+
+def _say_done() -> None:
+    """Tell relay the assembly is complete: it need not wait for this process to exit."""
+    import os
+
+    while _done:
+        fd = _done.pop()
+        with contextlib.suppress(OSError):
+            os.write(fd, b"1")
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def install_hook() -> None:
     """Patch ``aws_cdk.Stage.synth`` as soon as the app imports ``aws_cdk``."""
     import importlib.abc
     import importlib.util
 
     _track_opens()
+    fd = _done_fd()
+    if fd is not None:
+        _done.append(fd)
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002
@@ -137,6 +170,7 @@ def _live_synth(original: Any) -> Any:
         assembly = original(self, *args, **kwargs)
         if aspect is not None:
             write_record(aspect, Path(assembly.directory))
+            _say_done()
         return assembly
 
     synth._relay = True  # type: ignore[attr-defined]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -287,7 +290,7 @@ def test_bundling_without_docker_says_the_app_is_fine(tmp_path: Path, config: Li
 
 #: An app written as CDK users write them: a constant shared with a handler's folder, a route
 #: list read from a handler's module, and one folder deployed by a Node.js function too.
-_INPUTS_APP = '''\
+_INPUTS_APP = """\
 import ast
 from pathlib import Path
 
@@ -313,7 +316,7 @@ lambda_.Function(
     code=lambda_.Code.from_asset("functions/jobs"),
 )
 app.synth()
-'''
+"""
 
 
 @pytest.fixture
@@ -381,3 +384,50 @@ def test_a_saved_handler_keeps_the_app_cached_but_not_what_the_app_reads(
     edit("functions/api/extra.py", "X = 2\n")
     edit("functions/api/handler.py", "# saved again\n")
     assert start().cached is True
+
+
+def _wait_for(check: Callable[[], bool]) -> None:
+    """Poll until ``check`` holds (pytest-timeout is the deadline)."""
+    while not check():
+        time.sleep(0.01)
+
+
+def test_a_start_does_not_wait_for_the_app_process_to_exit(
+    tmp_path: Path, config: LiveConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """jsii stopping Node.js and Python finalizing take 0.3-3 s after `app.synth()`: relay
+    takes the assembly as soon as it is written. A failure after that is still reported."""
+    folder = tmp_path / "shop"
+    shutil.copytree(SAMPLE, folder)
+    release = tmp_path / "release"
+    (folder / "app.py").write_text(
+        (folder / "app.py").read_text()
+        + "import os, sys, time\n"
+        + f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.01)\n"
+        + "sys.exit('the app failed after synth()')\n"
+    )
+    out = folder / ".relay" / "stages" / "alice" / "cdk.out.test"
+    with caplog.at_level(logging.WARNING, logger="relay.synth"):
+        assembly = synth.synthesize(folder, "alice", out_dir=out, live=config, validation=False)
+        assert not release.exists()  # so the app is still running: it cannot have exited
+        assert assembly.cached is False
+        assert list(assembly.stacks()) == ["shop-alice"]
+        assert assembly.live_record() is not None
+        release.touch()
+        _wait_for(lambda: any("after writing its assembly" in r.message for r in caplog.records))
+    (warning,) = [r.message for r in caplog.records if "after writing" in r.message]
+    assert "exited with 1 after writing its assembly (relay uses the assembly)" in warning
+    assert warning.endswith("the app failed after synth()")
+
+
+def test_a_live_app_failing_before_synth_shows_its_output(
+    tmp_path: Path, config: LiveConfig
+) -> None:
+    folder = tmp_path / "shop"
+    shutil.copytree(SAMPLE, folder)
+    app = folder / "app.py"
+    app.write_text(app.read_text().replace("app.synth()", "raise ValueError('no region')"))
+    with pytest.raises(synth.SynthError) as err:
+        synth.synthesize(folder, "alice", out_dir=tmp_path / "out", live=config)
+    assert "failed (exit 1)" in str(err.value)
+    assert "ValueError: no region" in str(err.value)
