@@ -3,7 +3,8 @@
 The watcher sees a save 2-3 ms after it lands; an invocation in that window would run the old
 code. So each worker reports every file of the function's code and layers it reads (with the
 stat taken just before reading it, see worker_entry.LoadedFiles), and before a worker is handed
-an invocation the pool stats those files again: any difference means "saved since".
+an invocation the pool stats those files again (on Linux only those the kernel's save events
+name, relay/runtime/saves.py): any difference means "saved since".
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+
+from relay.runtime.saves import SaveEvents
 
 #: What identifies one version of a file without reading it: a rewrite changes ctime even when
 #: mtime and size are put back, an atomic save (write + rename) changes the inode.
@@ -53,11 +56,17 @@ def digest(path: str) -> bytes:
 class LoadedFiles:
     """The files one generation of a function's workers has read, each with the signature it
     had when first read. A later worker of the same generation that read a newer version does
-    not update it: the older worker still runs the older code."""
+    not update it: the older worker still runs the older code.
 
-    def __init__(self) -> None:
+    With ``events`` (Linux), the folders of those files are watched and only the files named
+    by an event since are stat-ed; otherwise every file is, each time.
+    """
+
+    def __init__(self, events: SaveEvents | None = None) -> None:
         self._files: dict[str, Signature] = {}
         self._items: list[tuple[str, Signature]] | None = None
+        self._events = events.subscribe() if events is not None else None
+        self._suspects: set[str] = set()  # saved since they were read, perhaps
 
     def __len__(self) -> int:
         return len(self._files)
@@ -70,23 +79,66 @@ class LoadedFiles:
             if path not in self._files:
                 self._files[path] = sig
                 self._items = None
+                if self._events is not None:
+                    self._watch(path, sig)
+
+    def _watch(self, path: str, sig: Signature) -> None:
+        assert self._events is not None
+        if not self._events.watch(os.path.dirname(path)):
+            self._stop_watching()  # e.g. the watch limit: every file is stat-ed from now on
+            return
+        # saved between the worker's read and the watch: no event will say so
+        if _signature_of(path) != sig:
+            self._suspects.add(path)
+
+    def _stop_watching(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     def clear(self) -> None:
         self._files.clear()
         self._items = None
+        self._suspects.clear()
+
+    def close(self) -> None:
+        self._stop_watching()
 
     def changed(self) -> list[str]:
         """The files whose signature on disk is no longer the one loaded (gone ones too)."""
-        if self._items is None:
-            self._items = list(self._files.items())
-        changed = []
-        stat = os.stat
-        for path, sig in self._items:
-            try:
-                st = stat(path)
-            except OSError:
-                changed.append(path)
-                continue
-            if (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != sig:
-                changed.append(path)
+        if self._events is None:
+            if self._items is None:
+                self._items = list(self._files.items())
+            return _differing(self._items)
+        paths, everything = self._events.take()
+        files = self._files
+        if everything:
+            self._suspects.update(files)
+        elif paths:
+            self._suspects.update(p for p in paths if p in files)
+        if not self._suspects:
+            return []
+        changed = _differing([(p, files[p]) for p in self._suspects if p in files])
+        self._suspects = set(changed)  # the others were saved back as they were, or touched
         return changed
+
+
+def _signature_of(path: str) -> Signature | None:
+    try:
+        return signature(os.stat(path))
+    except OSError:
+        return None
+
+
+def _differing(items: list[tuple[str, Signature]]) -> list[str]:
+    changed = []
+    stat = os.stat
+    for path, sig in items:
+        try:
+            st = stat(path)
+        except OSError:
+            changed.append(path)
+            continue
+        if (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != sig:
+            changed.append(path)
+    return changed

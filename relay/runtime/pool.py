@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from relay.runtime.config import FunctionConfig
 from relay.runtime.freshness import LoadedFiles, Signature
 from relay.runtime.reload import until_written
+from relay.runtime.saves import SaveEvents
 from relay.runtime.worker import State, Worker
 
 #: Supplies a worker process that has been assigned ``config`` at ``generation``.
@@ -41,7 +42,7 @@ class FunctionPool:
         self._closed = False
         self._on_stale = on_stale
         #: the files the current generation's workers have read (checked on every acquire)
-        self.loaded = LoadedFiles()
+        self.loaded = LoadedFiles(SaveEvents.shared())
 
     # public -----------------------------------------------------------------------
     @property
@@ -124,6 +125,7 @@ class FunctionPool:
                 await task
         await asyncio.gather(*(w.close() for w in list(self._workers)), return_exceptions=True)
         self._workers.clear()
+        self.loaded.close()
 
     # internals --------------------------------------------------------------------
     def _current(self) -> list[Worker]:

@@ -13,12 +13,24 @@ import pytest
 from rt_helpers import fn, until
 
 from relay.runtime import LocalRuntime, reload
+from relay.runtime.saves import SaveEvents
 
 pytestmark = pytest.mark.anyio
 
 HANDLER = (
     "import os\n\ndef handler(event, context):\n    return {{'v': {v!r}, 'pid': os.getpid()}}\n"
 )
+
+
+@pytest.fixture(autouse=True, params=["inotify", "stat"])
+def save_check(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each case with the kernel's save events (Linux) and with stat-ing every loaded file
+    (elsewhere; relay/runtime/saves.py)."""
+    if request.param == "stat":
+        monkeypatch.setattr(SaveEvents, "shared", classmethod(lambda cls: None))
+    elif SaveEvents.shared() is None:
+        pytest.skip("no inotify here")
+    return str(request.param)
 
 
 def _write(path: Path, version: str) -> None:
