@@ -512,7 +512,7 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
             synthesizing = asyncio.to_thread(
                 synthesize, project=options.project, stage=options.stage,
                 region=emulator.region, account=emulator.account_id,
-                increase_timeout=options.increase_timeout,
+                increase_timeout=options.increase_timeout, debug_stack=False,
             )  # fmt: skip
             synthesis = asyncio.ensure_future(synthesizing)
             synthesis.add_done_callback(_observed)
@@ -536,12 +536,11 @@ async def _serve_direct(options: StartOptions, view: LiveView) -> int:
                 await preloaded
                 # the app's runtimes now known (nothing to do if found already)
                 warming.append(_warm_interpreters(synthesized.records))
-                # No stub and no WebSocket client here: the debug stack's table and bucket
-                # would only cost memory (moto's DynamoDB and S3, boto3's clients: ~55 MB).
+                # No stub and no WebSocket client here, so no debug stack (its API, table and
+                # bucket would only cost a synthesis and memory: moto's DynamoDB and S3, ~55 MB).
                 provisioned = await asyncio.to_thread(
-                    create, emulator, synthesized, layer_dirs=options.layer_dirs,
-                    debug_storage=False,
-                )  # fmt: skip
+                    create, emulator, synthesized, layer_dirs=options.layer_dirs
+                )
             except ProvisionError as exc:
                 view.error(str(exc))
                 return 2

@@ -37,7 +37,7 @@ class Synthesized:
     stage: str
     region: str
     account: str
-    debug: Assembly
+    debug: Assembly | None  # None: relay start's direct mode (no stub, no WebSocket client)
     app: Assembly
     records: list[dict[str, Any]]
 
@@ -71,8 +71,15 @@ def synthesize(
     account: str = DEFAULT_ACCOUNT,
     increase_timeout: bool = False,
     stub_dir: Path | None = None,
+    debug_stack: bool = True,
 ) -> Synthesized:
-    """Both syntheses (cached); needs no emulator, so it can run while one starts."""
+    """Both syntheses (cached); needs no emulator, so it can run while one starts.
+
+    ``debug_stack=False`` (relay start's direct mode, where no invocation reaches a stub):
+    the app only. The debug stack's assembly is shared by every app, but keyed by relay's own
+    files: the first start after installing or upgrading relay would synthesize it beside the
+    app (two jsii processes on the machine's cores) for nothing.
+    """
     from relay.cdk.live_config import LiveConfig, LiveTargets  # CDK-free: no jsii start here
 
     project = Path(project).resolve()
@@ -92,17 +99,19 @@ def synthesize(
     # The two syntheses are independent processes (each starts its own jsii Node): side by
     # side a first start takes about as long as the slower one instead of both.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-synth") as pool:
-        debug_synth = pool.submit(
-            synth.synthesize_debug,
-            project, stage, stub_dir=Path(stub_dir), out_dir=stage_dir / "cdk.out.debug-local",
-            env={**env, **owner}, validation=False,
-        )  # fmt: skip
+        debug_synth = None
+        if debug_stack:
+            debug_synth = pool.submit(
+                synth.synthesize_debug,
+                project, stage, stub_dir=Path(stub_dir), out_dir=stage_dir / "cdk.out.debug-local",
+                env={**env, **owner}, validation=False,
+            )  # fmt: skip
         try:
             app = synth.synthesize(
                 project, stage, out_dir=stage_dir / "cdk.out.local", live=live, env=env,
                 validation=False,
             )  # fmt: skip
-            debug = debug_synth.result()
+            debug = debug_synth.result() if debug_synth is not None else None
             records = synth.write_functions(project, stage, app)
         except synth.SynthError as exc:
             raise ProvisionError(str(exc)) from None
@@ -114,13 +123,12 @@ def create(
     synthesized: Synthesized,
     *,
     layer_dirs: dict[str, Path] | None = None,
-    debug_storage: bool = True,
 ) -> Provisioned:
     """What both assemblies describe, created in the (started) ``emulator``.
 
-    ``debug_storage=False``: without the debug stack's table and bucket, which only the stub
-    and the WebSocket client use (relay start's direct mode has neither); their names are
-    still in the result.
+    Without the debug stack (``synthesize(debug_stack=False)``, relay start's direct mode)
+    there is no WebSocket API, table or bucket: only the stub and the WebSocket client use
+    them, and the result's names for them are empty.
     """
     from relay.cdk.live_config import LiveTargets
 
@@ -134,5 +142,4 @@ def create(
     placeholders = LiveTargets.placeholders(synthesized.stage)
     provisioner = StageResources(emulator, synthesized.stage, region, account, placeholders)
     provisioner.layer_dirs = dict(layer_dirs or {})
-    provisioner.debug_storage = debug_storage
     return provisioner.create(synthesized.debug, synthesized.app, synthesized.records)

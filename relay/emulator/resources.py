@@ -75,10 +75,6 @@ class StageResources:
         self._clients: dict[str, Any] = {}
         #: --layer-dir: local folders for layers the app references by ARN
         self.layer_dirs: dict[str, Path] = {}
-        #: the debug stack's DynamoDB table and S3 bucket serve the stub and the WebSocket
-        #: client only; relay start's direct mode has neither and leaves them out (moto's
-        #: DynamoDB and S3 and their boto3 clients are ~55 MB of relay's process at rest)
-        self.debug_storage = True
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -97,8 +93,13 @@ class StageResources:
             )
         return self._clients[service]
 
-    def create(self, debug: Assembly, app: Assembly, records: list[dict[str, Any]]) -> Provisioned:
-        debug_stacks = self._stacks(debug)
+    def create(
+        self, debug: Assembly | None, app: Assembly, records: list[dict[str, Any]]
+    ) -> Provisioned:
+        """``debug`` None: relay start's direct mode, which has no stub and no WebSocket
+        client, so neither the debug stack's API nor its table and bucket (moto's DynamoDB
+        and S3 and their boto3 clients are ~55 MB of relay's process at rest)."""
+        debug_stacks = self._stacks(debug) if debug is not None else []
         app_stacks = self._stacks(app)
         self._relays_own = {id(stack) for stack in debug_stacks}
         for stack in debug_stacks + app_stacks:
@@ -106,29 +107,32 @@ class StageResources:
             self._name_services(stack)
         app_stacks += [n for stack in list(app_stacks) for n in self._nested_stacks(stack)]
         everything = debug_stacks + app_stacks
-        for stack in everything if self.debug_storage else app_stacks:
+        for stack in everything:
             self._create_storage(stack)
         self.wiring = wiring.Wiring(self.emu, self.region, self.warnings)
         for stack in app_stacks:
             self.wiring.create_apis(stack, self._resolver(stack))
         apis = [api for stack in debug_stacks for api in self._create_apis(stack)]
-        if len(apis) != 1:
-            raise ProvisionError(
-                f"the debug stack should hold one WebSocket API, found {len(apis)}; "
-                "delete .relay/stages/<stage>/cdk.out.debug-local and run again"
-            )
-        api, table, bucket = apis[0], self._debug_ref(debug_stacks, "AWS::DynamoDB::Table"), (
-            self._debug_ref(debug_stacks, "AWS::S3::Bucket")
-        )  # fmt: skip
+        websocket_url = connections_endpoint = table = bucket = ""
+        if debug is not None:
+            if len(apis) != 1:
+                raise ProvisionError(
+                    f"the debug stack should hold one WebSocket API, found {len(apis)}; "
+                    "delete .relay/stages/<stage>/cdk.out.debug-local and run again"
+                )
+            websocket_url = apis[0].websocket_url
+            connections_endpoint = apis[0].connections_endpoint
+            table = self._debug_ref(debug_stacks, "AWS::DynamoDB::Table")
+            bucket = self._debug_ref(debug_stacks, "AWS::S3::Bucket")
         self.substitutions = {
-            self.placeholders.websocket_url: api.websocket_url,
-            self.placeholders.connections_endpoint: api.connections_endpoint,
+            self.placeholders.websocket_url: websocket_url,
+            self.placeholders.connections_endpoint: connections_endpoint,
             self.placeholders.bucket: bucket,
             self.placeholders.region: self.region,
         }
         overrides = {
-            "RELAY_WS_URL": api.websocket_url,
-            "RELAY_CONNECTIONS_ENDPOINT": api.connections_endpoint,
+            "RELAY_WS_URL": websocket_url,
+            "RELAY_CONNECTIONS_ENDPOINT": connections_endpoint,
         }
         collect_exports(everything, self.region, self.account, self.exports)
         created: dict[tuple[str, str], Any] = {}
@@ -190,8 +194,8 @@ class StageResources:
             )
         return Provisioned(
             stage=self.stage,
-            websocket_url=api.websocket_url,
-            connections_endpoint=api.connections_endpoint,
+            websocket_url=websocket_url,
+            connections_endpoint=connections_endpoint,
             bucket=bucket,
             table=table,
             region=self.region,

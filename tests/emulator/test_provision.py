@@ -92,23 +92,33 @@ def test_debug_table_and_bucket_exist_in_moto(stage: Provisioned, emulator: Emul
     client(emulator, "s3").head_bucket(Bucket=stage.bucket)
 
 
-def test_direct_mode_leaves_the_debug_table_and_bucket_out(
+def test_direct_mode_has_no_debug_stack(
     stage: Provisioned, emulator: Emulator, project: Path, stub: Path
 ) -> None:
-    """relay start's direct mode has no stub and no WebSocket client: the debug stack's table
-    and bucket would only cost memory. The app's own are created; the names still given."""
+    """relay start's direct mode has no stub and no WebSocket client: the debug stack is not
+    synthesized (a first start after installing relay ran a second jsii for it) and its API,
+    table and bucket are not created. The app's own resources and functions are."""
     synthesized = synthesize(
-        project=project, stage="carol", region="eu-west-1", account="210987654321", stub_dir=stub
-    )
-    carol = create(emulator, synthesized, debug_storage=False)
+        project=project, stage="carol", region="eu-west-1", account="210987654321",
+        stub_dir=stub, debug_stack=False,
+    )  # fmt: skip
+    assert synthesized.debug is None
+    assert not (project / ".relay/stages/carol/cdk.out.debug-local").exists()
+    apis_before = list(emulator.websocket_apis)
+    carol = create(emulator, synthesized)
+    assert emulator.websocket_apis == apis_before
+    assert (carol.websocket_url, carol.connections_endpoint, carol.table, carol.bucket) == (
+        "", "", "", ""
+    )  # fmt: skip
     tables = client(emulator, "dynamodb").list_tables()["TableNames"]
     buckets = [b["Name"] for b in client(emulator, "s3").list_buckets()["Buckets"]]
-    assert carol.table.startswith("relay-carol-debug-Connections")
-    assert carol.table not in tables and carol.bucket not in buckets
+    assert [t for t in tables if t.startswith("relay-carol-debug")] == []
     assert [t for t in tables if t.startswith("shop-carol-OrderTable")] != []
     assert [b for b in buckets if b.startswith("shop-carol-uploads")] != []
     [orders] = carol.functions
     assert orders.path == "shop-carol/Orders"
+    assert orders.config.environment["PLAIN"] == "kept"
+    assert orders.function_url is not None and orders.function_url.startswith("http://127.0.0.1:")
 
 
 def test_python_function_created_stubbed_with_resolved_environment(
