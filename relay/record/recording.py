@@ -14,6 +14,9 @@ from relay.record.redact import may_need_masking, redact
 from relay.record.triggers import guess_trigger
 
 _FUNCTION_KEYS = ("handler", "code_dir", "layers", "function_path")
+#: A recording larger than this keeps its event and result out, with their size (store.py
+#: checks the encoded line; ``to_record`` skips payloads whose bytes alone are over it).
+MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
 def decode_payload(data: bytes | None) -> tuple[Any, str | None]:
@@ -45,17 +48,29 @@ def to_record(
     """
     # the trigger is guessed from the parsed event when no front door said which it was
     trigger = event.context.trigger if event.context else None
-    payload_json, payload, payload_text, masked = _stored(
-        event.payload, redact_paths, unparsed=unparsed and bool(trigger)
-    )
-    result_json, result, result_text, masked_result = _stored(
-        event.result, redact_paths, unparsed=unparsed
-    )
+    size = len(event.payload or b"") + len(event.result or b"")
+    too_large = unparsed and size > MAX_RECORD_BYTES
+    if too_large:
+        # kept out anyway: scanning, decoding and encoding megabytes held the GIL for tens of
+        # ms while relay served (a 6 MB response: ~50 ms)
+        small = event.payload is not None and len(event.payload) <= MAX_RECORD_BYTES
+        guess = decode_payload(event.payload)[0] if not trigger and small else None
+        payload_json = payload = payload_text = result_json = result = result_text = None
+        masked: list[str] = []
+        masked_result: list[str] = []
+    else:
+        payload_json, payload, payload_text, masked = _stored(
+            event.payload, redact_paths, unparsed=unparsed and bool(trigger)
+        )
+        result_json, result, result_text, masked_result = _stored(
+            event.result, redact_paths, unparsed=unparsed
+        )
+        guess = payload
     # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
     function["layers"] = list(function["layers"] or [])
-    trigger = context.pop("trigger", None) or guess_trigger(payload)
+    trigger = context.pop("trigger", None) or guess_trigger(guess)
     record: dict[str, Any] = {
         "id": record_id(event),
         "format": 1,
@@ -83,6 +98,8 @@ def to_record(
         record["event_text"] = payload_text
     if result_text is not None:
         record["result_text"] = result_text
+    if too_large:
+        record["truncated"] = size
     if event.status == "error":
         record["error"] = {"type": event.error_type, "message": event.error_message}
     if event.cloud_result is not None:

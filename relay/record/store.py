@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.record.recording import inflate
+from relay.record.recording import MAX_RECORD_BYTES, inflate
 
 #: Default cap on the folder's total size; the oldest recordings go first.
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-#: One recording larger than this keeps its event and result out (and says so).
-MAX_RECORD_BYTES = 2 * 1024 * 1024
 #: A segment is closed once it holds this much (less under a small cap, so that the cap,
 #: which drops whole segments, keeps most of what it allows).
 SEGMENT_BYTES = 1024 * 1024

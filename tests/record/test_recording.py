@@ -120,6 +120,23 @@ def test_the_store_reads_kept_texts_back_as_documents(tmp_path: Path) -> None:
     assert store.find(entry.id)["event"] == FUNCTION_URL_EVENT
 
 
+def test_a_response_too_large_is_neither_scanned_nor_encoded() -> None:
+    """A 3 MB response is kept out before anything reads it (scanning and encoding megabytes
+    held the GIL while relay served); the trigger is still guessed from the small event."""
+    sqs = json.dumps({"Records": [{"eventSource": "aws:sqs", "body": "hi"}]}).encode()
+    big = json.dumps({"token": "secret-value", "pad": "x" * (3 * 1024 * 1024)}).encode()
+    record = to_record(_event(sqs, big, None), "dev", ["token"], unparsed=True)
+    assert (record["trigger"], record["event"], record["result"]) == ("sqs", None, None)
+    assert record["truncated"] == len(sqs) + len(big)
+    assert not {"event_json", "result_json", "event_text", "result_text"} & set(record)
+    assert record["redacted"] == []
+    _, line = _encode(record)
+    assert len(line) < 2_000 and b"secret-value" not in line
+    # not the recorder's path (a replay's or the console's document): parsed as it always was
+    full = to_record(_event(sqs, big, None), "dev", ["token"])
+    assert full["result"]["token"] == "***" and "truncated" not in full
+
+
 def test_a_recording_too_large_keeps_no_payload_text(tmp_path: Path) -> None:
     big = json.dumps({"pad": "x" * (3 * 1024 * 1024)}).encode()
     store = EventStore(tmp_path / "events")
