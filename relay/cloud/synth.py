@@ -380,6 +380,8 @@ def _run_app(command: str, project: Path, env: dict[str, str], hooked: bool) -> 
         )  # fmt: skip
     except OSError as exc:
         output.close()
+        if hooked:
+            os.close(read_end)
         raise SynthError(f"could not run the app command '{command}': {exc}") from None
     finally:
         if hooked:
