@@ -65,6 +65,7 @@ class LoadedFiles:
     def __init__(self, events: SaveEvents | None = None) -> None:
         self._files: dict[str, Signature] = {}
         self._items: list[tuple[str, Signature]] | None = None
+        self._source = events
         self._events = events.subscribe() if events is not None else None
         self._suspects: set[str] = set()  # saved since they were read, perhaps
 
@@ -91,17 +92,31 @@ class LoadedFiles:
         if _signature_of(path) != sig:
             self._suspects.add(path)
 
+    def _watch_again(self) -> None:
+        """After a lost queue or a folder gone: watch every folder again (a folder made anew
+        needs a new watch), or stat every file from now on."""
+        assert self._events is not None
+        for folder in {os.path.dirname(path) for path in self._files}:
+            if not self._events.watch(folder):
+                self._stop_watching()
+                return
+
     def _stop_watching(self) -> None:
         if self._events is not None:
             self._events.close()
             self._events = None
 
     def clear(self) -> None:
+        """A new generation: nothing loaded yet (a generation that fell back to stat-ing
+        tries the save events again)."""
         self._files.clear()
         self._items = None
         self._suspects.clear()
+        if self._events is None and self._source is not None:
+            self._events = self._source.subscribe()
 
     def close(self) -> None:
+        self._source = None
         self._stop_watching()
 
     def changed(self) -> list[str]:
@@ -114,6 +129,7 @@ class LoadedFiles:
         files = self._files
         if everything:
             self._suspects.update(files)
+            self._watch_again()
         elif paths:
             self._suspects.update(p for p in paths if p in files)
         if not self._suspects:

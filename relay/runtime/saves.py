@@ -105,6 +105,8 @@ class SaveEvents:
 
     def watch(self, folder: str) -> bool:
         with self._io:
+            # a folder removed and made again must get a new watch, not the old one's name
+            self._drain()
             if folder in self._watched:
                 return True
             try:
@@ -127,23 +129,28 @@ class SaveEvents:
     def drain(self) -> None:
         """Hand every queued event to every subscriber (an empty queue costs one ioctl)."""
         with self._io:
-            try:
-                events = self._inotify.read(timeout=0)
-            except (BlockingIOError, InterruptedError):
-                return
-            if not events:
-                return
-            paths: set[str] = set()
-            everything = False
-            for wd, mask, _, name in events:
-                folder = self._folders.get(wd)
-                if mask & _Q_OVERFLOW or folder is None:
-                    everything = True
-                elif name:
-                    paths.add(os.path.join(folder, name))
-                else:  # the folder itself was deleted or moved: its files are elsewhere now
-                    everything = True
-                    self._forget(wd, folder, remove=not mask & _IGNORED)
-            for subscription in self._subscribers:
-                subscription.paths |= paths
-                subscription.everything = subscription.everything or everything
+            self._drain()
+
+    def _drain(self) -> None:
+        try:
+            events = self._inotify.read(timeout=0)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not events:
+            return
+        paths: set[str] = set()
+        everything = False
+        for wd, mask, _, name in events:
+            folder = self._folders.get(wd)
+            if mask & _Q_OVERFLOW:
+                everything = True
+            elif folder is None:  # a watch already forgotten (its IN_IGNORED)
+                continue
+            elif name:
+                paths.add(os.path.join(folder, name))
+            else:  # the folder itself was deleted or moved: its files are elsewhere now
+                everything = True
+                self._forget(wd, folder, remove=not mask & _IGNORED)
+        for subscription in self._subscribers:
+            subscription.paths |= paths
+            subscription.everything = subscription.everything or everything

@@ -127,6 +127,29 @@ def test_a_removed_folder_counts_for_every_file_in_it(
     assert loaded.changed() == [str(code / "lib" / "util.py")]
 
 
+@pytest.mark.parametrize("checked_between", [True, False])
+def test_a_folder_made_anew_is_watched_anew(
+    events: SaveEvents | None, code: Path, checked_between: bool
+) -> None:
+    """`git checkout` of another branch, or a build step, removes a folder and writes it
+    again: the next generation's saves there must still be seen."""
+    util = code / "lib" / "util.py"
+    loaded = _loaded(events, code / "app.py", util)
+    shutil.rmtree(code / "lib")
+    if checked_between:
+        assert loaded.changed() == [str(util)]
+    (code / "lib").mkdir()
+    util.write_text("X = 2\n")
+    assert loaded.changed() == [str(util)]
+    loaded.clear()  # the pool renews: a new generation loads the new file
+    loaded.add([(str(util), signature(util.stat()))])
+    assert loaded.changed() == []
+    util.write_text("X = 3\n")
+    assert loaded.changed() == [str(util)]
+    if events is not None:
+        assert loaded._events is not None  # back on the save events, not stat-ing for ever
+
+
 def test_every_generation_sees_a_shared_instances_events(code: Path) -> None:
     if "inotify" not in MODES:
         pytest.skip("no inotify here")
