@@ -225,11 +225,27 @@ def _stamp(path: str) -> list[int] | None:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def _landscape(uv: str | None) -> dict[str, Any]:
-    """What decides which interpreters uv finds, cheap to read (a few stat calls).
+def _pythons(folder: str) -> list[list[Any]] | None:
+    """The ``python*`` entries of a folder on PATH, each with its stamp (None: no folder).
 
-    An interpreter appears or goes away through a folder on PATH (its mtime changes when an
-    entry is added or removed), uv's own installs, or pyenv's choice of version (global file,
+    Not the folder's own mtime: ``pip install`` in a virtualenv writes scripts into its
+    ``bin/``, which is on PATH, and must not make the next start ask uv again (1-9 s with
+    pyenv's shims); a new or replaced interpreter there still does.
+    """
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.startswith("python"))
+    except OSError:
+        return None
+    return [[name, _stamp(os.path.join(folder, name))] for name in names]
+
+
+def _landscape(uv: str | None) -> dict[str, Any]:
+    """What decides which interpreters uv finds, cheap to read (a listing of each folder on
+    PATH, a few stat calls).
+
+    An interpreter appears or goes away through a folder on PATH (a ``python*`` entry added,
+    removed or replaced), uv's own installs, or pyenv's choice of version (global file,
     PYENV_VERSION, a ``.python-version`` here or above, which its shims obey).
     """
     folders = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
@@ -240,13 +256,14 @@ def _landscape(uv: str | None) -> dict[str, Any]:
     local_versions = [
         str(folder / ".python-version") for folder in (Path.cwd(), *Path.cwd().parents)
     ]
-    watched = [*folders, uv_dir, str(Path(pyenv_root) / "version"), *local_versions]
+    watched = [uv_dir, str(Path(pyenv_root) / "version"), *local_versions]
     return {
         "python": sys.executable,
         "uv": [uv, _stamp(uv) if uv else None],
         "path": folders,
         "pyenv_version": os.environ.get("PYENV_VERSION", ""),
         "uv_python_preference": os.environ.get("UV_PYTHON_PREFERENCE", ""),
+        "pythons": {f: listing for f in folders if (listing := _pythons(f)) is not None},
         "stamps": {p: stamp for p in watched if (stamp := _stamp(p)) is not None},
     }
 
