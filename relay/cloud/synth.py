@@ -154,13 +154,14 @@ def _snapshot(root: Path) -> Snapshot:
     return files
 
 
-def _tree_fingerprint(root: Path, digest: Any, inputs: Mapping[str, Any] | None = None) -> None:
-    """Every file's name, size and mtime; only the name of a file the assembly cannot depend
-    on (``_handler_code``)."""
-    _fold(_snapshot(root), root, digest, inputs)
+def _tree_fingerprint(root: Path, digest: Any) -> None:
+    """Every file's name, size and mtime (relay's own folders: no handler code in them)."""
+    _fold(_snapshot(root), root, digest, None)
 
 
 def _fold(files: Snapshot, root: Path, digest: Any, inputs: Mapping[str, Any] | None) -> None:
+    """Each file's name, size and mtime; only the name of a file the assembly cannot depend
+    on (``_handler_code``)."""
     handler_code = _handler_code(root, inputs)
     for relative, size, mtime_ns in files:
         if handler_code(relative):

@@ -21,15 +21,27 @@ from relay.runtime.saves import SaveEvents
 MODES = ["stat"] + (["inotify"] if sys.platform.startswith("linux") else [])
 
 
+def _own_events() -> Iterator[SaveEvents]:
+    """An instance of the test's own, not the process's (closed after the test)."""
+    if "inotify" not in MODES:
+        pytest.skip("no inotify here")
+    opened = SaveEvents._open()
+    assert opened is not None, "inotify_simple is a dependency on Linux"
+    yield opened
+    opened._inotify.close()
+
+
 @pytest.fixture(params=MODES)
 def events(request: pytest.FixtureRequest) -> Iterator[SaveEvents | None]:
     if request.param == "stat":
         yield None
-        return
-    opened = SaveEvents._open()  # an instance of the test's own, not the process's
-    assert opened is not None, "inotify_simple is a dependency on Linux"
-    yield opened
-    opened._inotify.close()
+    else:
+        yield from _own_events()
+
+
+@pytest.fixture
+def inotify() -> Iterator[SaveEvents]:
+    yield from _own_events()
 
 
 @pytest.fixture
@@ -93,16 +105,12 @@ def test_a_save_between_the_workers_read_and_the_report(
 
 
 def test_only_files_named_by_an_event_are_stat_ed(
-    code: Path, monkeypatch: pytest.MonkeyPatch
+    inotify: SaveEvents, code: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if "inotify" not in MODES:
-        pytest.skip("no inotify here")
-    events = SaveEvents._open()
-    assert events is not None
     many = [code / "lib" / f"m{i}.py" for i in range(50)]
     for path in many:
         path.write_text("Z = 1\n")
-    loaded = _loaded(events, code / "app.py", *many)
+    loaded = _loaded(inotify, code / "app.py", *many)
     stats: list[str] = []
     real_stat = os.stat
 
@@ -116,7 +124,6 @@ def test_only_files_named_by_an_event_are_stat_ed(
     many[7].write_text("Z = 2\n")
     assert loaded.changed() == [str(many[7])]
     assert stats == [str(many[7])]
-    events._inotify.close()
 
 
 def test_a_removed_folder_counts_for_every_file_in_it(
@@ -150,32 +157,24 @@ def test_a_folder_made_anew_is_watched_anew(
         assert loaded._events is not None  # back on the save events, not stat-ing for ever
 
 
-def test_every_generation_sees_a_shared_instances_events(code: Path) -> None:
-    if "inotify" not in MODES:
-        pytest.skip("no inotify here")
-    events = SaveEvents._open()
-    assert events is not None
-    first = _loaded(events, code / "app.py")
-    second = _loaded(events, code / "app.py", code / "lib" / "util.py")
+def test_every_generation_sees_a_shared_instances_events(inotify: SaveEvents, code: Path) -> None:
+    first = _loaded(inotify, code / "app.py")
+    second = _loaded(inotify, code / "app.py", code / "lib" / "util.py")
     (code / "app.py").write_text("changed = True\n")
     assert first.changed() == [str(code / "app.py")]  # takes the queue for both
     assert second.changed() == [str(code / "app.py")]
     second.close()
     (code / "lib" / "util.py").write_text("X = 3\n")
     assert first.changed() == [str(code / "app.py")]
-    assert events._subscribers == [first._events]
-    events._inotify.close()
+    assert inotify._subscribers == [first._events]
 
 
-def test_an_unwatchable_folder_falls_back_to_stat_ing(code: Path, tmp_path: Path) -> None:
-    if "inotify" not in MODES:
-        pytest.skip("no inotify here")
-    events = SaveEvents._open()
-    assert events is not None
-    loaded = LoadedFiles(events)
+def test_an_unwatchable_folder_falls_back_to_stat_ing(
+    inotify: SaveEvents, code: Path, tmp_path: Path
+) -> None:
+    loaded = LoadedFiles(inotify)
     gone = tmp_path / "gone" / "mod.py"  # its folder cannot be watched: it does not exist
     loaded.add([(str(gone), (1, 1, 1, 1))])
     assert loaded._events is None
     loaded.add([(str(code / "app.py"), signature((code / "app.py").stat()))])
     assert loaded.changed() == [str(gone)]
-    events._inotify.close()
