@@ -320,8 +320,10 @@ class LiveAspect:
         self._seen: set[str] = set()
         self._indexes: dict[str, live_fit.StackIndex] = {}
         self._relayed: set[str] = set()
-        #: node paths of the AssetStaging of each swapped function's own code
-        self._relayed_code: set[str] = set()
+        #: staged paths (content) of the swapped functions' own code, and of the code of the
+        #: functions deployed as they are: two stagings of one folder share a staged path
+        self._code_of_relayed: set[str] = set()
+        self._code_of_others: set[str] = set()
         self._pending_versions: dict[str, list[lambda_.Version | lambda_.Alias]] = {}
         self._assets: _Assets | None = None
         self._left_alone: dict[str, str] | None = None
@@ -346,9 +348,15 @@ class LiveAspect:
             self._record_layer(node)
         elif isinstance(node, lambda_.Function):
             self._seen.add(node.node.path)
-            record = self._swap(node)
+            cfn = node.node.default_child
+            own = self._assets.staging_for(cfn) if isinstance(cfn, cdk.CfnResource) else None
+            record = self._swap(node)  # (a swapped function's metadata names the stub after)
             self.functions.append(record)
-            if record.relayed and self.config.observe is None:  # observed: real retries stay
+            swapped = record.relayed and self.config.observe is None
+            if own is not None:
+                owners = self._code_of_relayed if swapped else self._code_of_others
+                owners.add(os.path.normpath(own.absolute_staged_path))
+            if swapped:  # observed: real retries stay, and the real code is deployed
                 self._relayed.add(node.node.path)
                 for version in self._pending_versions.pop(node.node.path, []):
                     live_fit.no_async_retries(version)
@@ -382,7 +390,6 @@ class LiveAspect:
         cfn = fn.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
         top, nested = _top_stack(stack)
-        own_code = self._assets.staging_for(cfn)  # before the stub's takes its place
         record = FunctionRecord(
             path=fn.node.path,
             stack=top.node.path,
@@ -435,8 +442,6 @@ class LiveAspect:
         live_fit.no_async_retries(fn)
         self._fit_timeout(cfn, record, index)
         record.relayed = True
-        if own_code is not None:
-            self._relayed_code.add(own_code.node.path)
         return record
 
     def _observe(
@@ -552,8 +557,20 @@ class LiveAspect:
             n for n in (root.node.find_all() if root is not None else [])
             if isinstance(n, cdk.AssetStaging)
         ]  # fmt: skip
-        other = {_source_of(s) for s in stagings if s.node.path not in self._relayed_code}
-        relayed = {_source_of(s) for s in stagings if s.node.path in self._relayed_code}
+        # A swapped function's asset is a child of the function that bound its Code first
+        # (a layer's, a bucket deployment's are not), and no function deployed as it is
+        # uses the same content.
+        under = tuple(f"{path}/" for path in self._relayed)
+        relayed: set[str] = set()
+        other: set[str] = set()
+        for staging in stagings:
+            staged = os.path.normpath(staging.absolute_staged_path)
+            own = (
+                staged in self._code_of_relayed
+                and staged not in self._code_of_others
+                and staging.node.path.startswith(under)
+            )
+            (relayed if own else other).add(_source_of(staging))
         return {"relayed_sources": sorted(relayed), "other_sources": sorted(other)}
 
     def record(self) -> dict[str, Any]:

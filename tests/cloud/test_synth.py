@@ -296,6 +296,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import custom_resources as cr
 
 from functions.api.settings import MEMORY
 
@@ -307,6 +308,11 @@ api = lambda_.Function(
     code=lambda_.Code.from_asset("functions/api"), memory_size=MEMORY,
     environment={"ROUTES": ",".join(routes)},
 )
+nested = cdk.NestedStack(stack, "Admin")  # the same folder again: its own asset, same content
+lambda_.Function(
+    nested, "AdminApi", runtime=lambda_.Runtime.PYTHON_3_12, handler="handler.handler",
+    code=lambda_.Code.from_asset("functions/api"),
+)
 lambda_.Function(
     stack, "Jobs", runtime=lambda_.Runtime.PYTHON_3_12, handler="jobs.handler",
     code=lambda_.Code.from_asset("functions/jobs"),
@@ -315,6 +321,15 @@ lambda_.Function(
     stack, "JobsNode", runtime=lambda_.Runtime.NODEJS_22_X, handler="index.handler",
     code=lambda_.Code.from_asset("functions/jobs"),
 )
+# one Code object for a relayed function and a provider's handler (deployed as it is)
+hooks = lambda_.Code.from_asset("functions/hooks")
+lambda_.Function(
+    stack, "Hooks", runtime=lambda_.Runtime.PYTHON_3_12, handler="hooks.handler", code=hooks
+)
+on_event = lambda_.Function(
+    stack, "OnEvent", runtime=lambda_.Runtime.PYTHON_3_12, handler="hooks.on_event", code=hooks
+)
+cr.Provider(stack, "Provider", on_event_handler=on_event)
 app.synth()
 """
 
@@ -332,6 +347,7 @@ def inputs_app(tmp_path: Path) -> Path:
         "functions/api/handler.py": "def handler(event, context):\n    return 'v1'\n",
         "functions/jobs/jobs.py": "def handler(event, context):\n    return 'jobs'\n",
         "functions/jobs/index.js": "exports.handler = async () => 'node';\n",
+        "functions/hooks/hooks.py": "def handler(e, c): ...\n\n\ndef on_event(e, c): ...\n",
     }
     for name, text in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -357,8 +373,11 @@ def test_a_saved_handler_keeps_the_app_cached_but_not_what_the_app_reads(
     assert start().cached is False
     inputs = json.loads((out / "relay-live.json").read_text())["inputs"]
     api, jobs = inputs_app / "functions/api", inputs_app / "functions/jobs"
-    assert inputs["relayed_sources"] == [str(api), str(jobs)]
-    assert str(jobs) in inputs["other_sources"]  # the Node.js function deploys it
+    hooks = inputs_app / "functions/hooks"
+    assert inputs["relayed_sources"] == [str(api)]  # both of its assets are relayed code
+    assert str(api) not in inputs["other_sources"]
+    assert str(jobs) in inputs["other_sources"]  # the Node.js function deploys the same code
+    assert str(hooks) in inputs["other_sources"]  # and the provider's handler the same asset
     assert inputs["read"] == [
         str(api / "__init__.py"), str(api / "routes.py"), str(api / "settings.py")
     ]  # fmt: skip
@@ -378,6 +397,8 @@ def test_a_saved_handler_keeps_the_app_cached_but_not_what_the_app_reads(
     (api / "routes.py").write_text("ROUTES = ['/orders']\n")  # opened by the app
     assert start().cached is False
     edit("functions/jobs/jobs.py", "# saved\n")  # deployed as it is by JobsNode
+    assert start().cached is False
+    edit("functions/hooks/hooks.py", "# saved\n")  # deployed as it is by the provider
     assert start().cached is False
     (api / "extra.py").write_text("X = 1\n")  # a file added: the app may list the folder
     assert start().cached is False
