@@ -35,7 +35,7 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 SEGMENT_BYTES = 1024 * 1024
 SEGMENT_SUFFIX = ".jsonl"
 
-# A segment's line starts with the recording's id and time (``_encode`` puts them first), so
+# A segment's line starts with the recording's id and time (``encode`` puts them first), so
 # a listing by id needs no JSON parse of the rest.
 _HEAD = re.compile(
     rb'\{"id": "([0-9A-Za-z_.-]*)", "at": (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)[,}]'
@@ -107,7 +107,11 @@ class EventStore:
         The recorder hands over whatever queued up while it was writing: one lock, one
         write and one pass of the cap per batch, not per invocation.
         """
-        encoded = [_encode(record) for record in records]
+        return self.add_encoded([encode(record) for record in records])
+
+    def add_encoded(self, encoded: list[tuple[dict[str, Any], bytes]]) -> list[Entry]:
+        """``add_many`` of records already through :func:`encode` (the recorder encodes
+        each as it converts it, letting the serving thread in between)."""
         data = b"".join(line for _, line in encoded)
         with self._lock:
             segment = self._segment_for_write()
@@ -323,7 +327,7 @@ def _segment_lines(path: Path, *, parse: bool) -> Iterator[tuple[Entry, dict[str
         start = end + 1
 
 
-def _encode(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+def encode(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """The record with ``id``/``at`` filled in (first, for the listing) and its line of
     compact JSON (json's C encoder serves only ``indent=None``; it escapes every newline
     inside strings, so a line is one recording); a recording too large keeps its event and

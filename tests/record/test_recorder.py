@@ -3,6 +3,7 @@ nothing queued is lost when relay stops (close, or Ctrl-C through the interprete
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -61,6 +62,35 @@ def test_close_writes_every_queued_event(recorder: Recorder, tmp_path: Path) -> 
     assert [r["event"]["n"] for r in _on_disk(tmp_path / "events")] == list(range(300))
     assert len(list((tmp_path / "events").iterdir())) == 1  # one segment, not a file each
     recorder.close()  # idempotent (it also runs at exit)
+
+
+def test_events_published_on_a_loop_are_recorded_in_publish_order(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    """On a loop (relay serving) the conversion waits for the publishing step to end; the
+    events of one step, and of the steps after, keep their order on disk."""
+
+    async def serve() -> None:
+        for n in range(60):
+            recorder(_event(n))
+            if n % 7 == 0:
+                await asyncio.sleep(0)  # the conversions scheduled so far run here
+
+    asyncio.run(serve())
+    recorder.close()
+    assert [r["event"]["n"] for r in _on_disk(tmp_path / "events")] == list(range(60))
+
+
+def test_close_on_the_loop_before_the_conversion_ran_loses_nothing(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    async def stop_at_once() -> None:
+        for n in range(25):
+            recorder(_event(n))
+        recorder.close()  # relay stopping in the same step: nothing converted yet
+
+    asyncio.run(stop_at_once())
+    assert [r["event"]["n"] for r in _on_disk(tmp_path / "events")] == list(range(25))
 
 
 def test_a_burst_within_one_millisecond_lists_in_publish_order(

@@ -10,7 +10,7 @@ import pytest
 
 from relay.observe.invocations import InvocationContext, InvocationEvent
 from relay.record.recording import inflate, to_record
-from relay.record.store import EventStore, _encode
+from relay.record.store import EventStore, encode
 
 FUNCTION_URL_EVENT = {
     "version": "2.0",
@@ -41,7 +41,7 @@ def _event(payload: bytes | None, result: bytes | None, trigger: str | None, **e
 
 def _stored(event: InvocationEvent, paths: list[str]) -> tuple[dict, dict]:
     """(the line as written, the line as read back)."""
-    _, line = _encode(to_record(event, "dev", paths, unparsed=True))
+    _, line = encode(to_record(event, "dev", paths, unparsed=True))
     return json.loads(line), inflate(json.loads(line))
 
 
@@ -130,7 +130,7 @@ def test_a_response_too_large_is_neither_scanned_nor_encoded() -> None:
     assert record["truncated"] == len(sqs) + len(big)
     assert not {"event_json", "result_json", "event_text", "result_text"} & set(record)
     assert record["redacted"] == []
-    _, line = _encode(record)
+    _, line = encode(record)
     assert len(line) < 2_000 and b"secret-value" not in line
     # not the recorder's path (a replay's or the console's document): parsed as it always was
     full = to_record(_event(sqs, big, None), "dev", ["token"])
