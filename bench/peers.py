@@ -404,6 +404,19 @@ def limit_tool() -> Tool:
     )
 
 
+def floor_tool() -> Tool:
+    """bench/runtime_floor.py: stock awslambdaric behind the thinnest fronts (no features)."""
+    return Tool(
+        name="floor (awslambdaric, bare fronts)",
+        command=[sys.executable, str(Path(__file__).resolve()), "--runtime-floor", "port"],
+        ready=r"runtime floor ready",
+        url=lambda workdir: f"http://127.0.0.1:{(workdir / 'port').read_text()}/echo",
+        reload=False,
+        note="what any tool running AWS's runtime client costs at least: relay's design "
+        "without relay's work",
+    )
+
+
 # -- measuring ------------------------------------------------------------------------------
 
 
@@ -818,7 +831,7 @@ def plot(results: list[Result], path: Path, subtitle: str) -> None:
 
 
 def tools(args: argparse.Namespace) -> list[Tool]:
-    chosen = [limit_tool(), relay_tool("relay start --local")]
+    chosen = [limit_tool(), floor_tool(), relay_tool("relay start --local")]
     if relay_has_flag("--via-stub"):
         chosen.append(
             relay_tool("relay --via-stub", "--via-stub", note="the full stub + WebSocket path")
@@ -958,9 +971,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", type=Path, help="table and plot from a saved peers.json")
     parser.add_argument("--limit-server", nargs=1, help=argparse.SUPPRESS)
+    parser.add_argument("--runtime-floor", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.limit_server:
         serve_limit(Path.cwd() / "functions/echo", Path.cwd() / args.limit_server[0])
+        return 0
+    if args.runtime_floor:
+        import runtime_floor
+
+        runtime_floor.main(Path.cwd() / "functions/echo", Path.cwd() / args.runtime_floor[0])
         return 0
     if args.setup:
         return setup()
