@@ -140,7 +140,9 @@ def _mask_secrets(node: Any, where: str, masked: list[str]) -> Any:
         # Scalars (most of a large event) need neither a path nor a call: that walk was
         # most of a recording's CPU (bench/bench_record.py).
         return [
-            _mask_secrets(item, f"{where}.{i}", masked) if isinstance(item, dict | list) else item
+            _mask_secrets(item, f"{where}.{i}" if where else str(i), masked)
+            if isinstance(item, dict | list)
+            else item
             for i, item in enumerate(node)
         ]
     return node

@@ -88,7 +88,51 @@ CASES = {
         [],
         {"event_json"},
     ),
-}
+    # over 16 KB with few objects: parsed and walked, not scanned for secret words
+    "a 200 KB page in the body, a secret header": (
+        _event(
+            json.dumps(
+                {**FUNCTION_URL_EVENT, "headers": {"Authorization": "Bearer tok-4be1"},
+                 "body": "<p>" + "page " * 40_000 + "</p>"}
+            ).encode(),
+            b'{"statusCode": 200}',
+            "function-url",
+        ),
+        [],
+        {"result_json"},
+    ),
+    "a 200 KB page in the response, nothing secret": (
+        _event(
+            json.dumps(FUNCTION_URL_EVENT).encode(),
+            json.dumps({"statusCode": 200, "body": "<p>" + "page " * 40_000 + "</p>"}).encode(),
+            "function-url",
+        ),
+        [],
+        {"event_json"},
+    ),
+    "a 200 KB body holding JSON, a project path": (
+        _event(
+            json.dumps(
+                {**FUNCTION_URL_EVENT,
+                 "body": json.dumps({"email": "ada@example.com", "notes": "n" * 200_000})}
+            ).encode(),
+            b"{}",
+            "function-url",
+        ),
+        ["body.email"],
+        {"result_json"},
+    ),
+    # many objects: the walk would cost more than the scan, which finds the word
+    "a large response of many objects, one secret key": (
+        _event(
+            b'{"op": "list"}',
+            json.dumps([{"id": n} for n in range(3000)] + [{"secretKey": "k-77c1"}]).encode(),
+            "invoke",
+        ),
+        [],
+        {"event_json"},
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -107,6 +151,15 @@ def test_what_is_masked_never_reaches_the_line() -> None:
     assert read["redacted"] == ["body.email"]
     cookie, _, _ = CASES["a cookie is masked"]
     assert "s3cr3t" not in json.dumps(_stored(cookie, [])[0])
+    for case, secret, where in [
+        ("a 200 KB page in the body, a secret header", "tok-4be1", "headers.Authorization"),
+        ("a 200 KB body holding JSON, a project path", "ada@example.com", "body.email"),
+        ("a large response of many objects, one secret key", "k-77c1", "result.3000.secretKey"),
+    ]:
+        event, paths, _ = CASES[case]
+        written, read = _stored(event, paths)
+        assert secret not in json.dumps(written), case
+        assert read["redacted"] == [where], case
 
 
 def test_the_store_reads_kept_texts_back_as_documents(tmp_path: Path) -> None:
