@@ -354,8 +354,8 @@ def _session(
 def _settle() -> None:
     """Leave what start-up built (the emulator's services, the app's assembly: ~80,000
     objects) out of the garbage collector's full passes. Each pass walked all of it: a 30-80
-    ms pause in serving, a few times a minute under load, for objects that live as long as
-    relay. Only start-up's few cycles of garbage stay uncollected."""
+    ms pause in serving, once or twice in the first 12 s of load here, for objects that live
+    as long as relay. Only start-up's few cycles of garbage stay uncollected."""
     gc.freeze()
 
 

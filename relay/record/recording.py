@@ -142,7 +142,8 @@ def _stored(
 ) -> tuple[str | None, Any, str | None, list[str]]:
     """(JSON text kept unparsed, value, text, masked paths): with ``unparsed``, bytes where
     nothing can need masking (so ASCII) are kept as they are; otherwise ``decode_payload``
-    with secrets and ``paths`` masked (no walk when nothing can be). One scan either way."""
+    with secrets and ``paths`` masked (no walk when nothing can be). One scan, or for a large
+    payload of few objects one parse, either way."""
     if data is not None and len(data) > _WALK_ABOVE and _containers(data) <= _WALK_CONTAINERS:
         # a large payload of few objects (an HTML page or a file in a body): parsing it and
         # walking its few keys is the masking itself, and costs far less than looking for

@@ -110,8 +110,8 @@ class EventStore:
         return self.add_encoded([encode(record) for record in records])
 
     def add_encoded(self, encoded: list[tuple[dict[str, Any], bytes]]) -> list[Entry]:
-        """``add_many`` of records already through :func:`encode` (the recorder encodes
-        each as it converts it, letting the serving thread in between)."""
+        """``add_many`` of records already through :func:`encode` (the recorder encodes on
+        the serving loop and hands its writer thread only lines)."""
         data = b"".join(line for _, line in encoded)
         with self._lock:
             segment = self._segment_for_write()
