@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
+from relay.runtime.envs import EnvBuilder
 
 
 def invoke_handler(
@@ -23,6 +24,8 @@ def invoke_handler(
     event: Any,
     *,
     layers: Sequence[str | Path] = (),
+    source_layers: Sequence[str | Path] = (),
+    runtime: str = "",
     timeout: float = 3.0,
     memory_mb: int = 128,
     environment: Mapping[str, str] | None = None,
@@ -32,7 +35,10 @@ def invoke_handler(
 
     ``event`` is any JSON value, or ``bytes`` sent unchanged. The result's ``payload`` is the
     response bytes; ``function_error`` is set (and ``payload`` is Lambda's error JSON) when
-    the handler raised.
+    the handler raised. ``source_layers`` are layer folders whose contents Lambda gets under
+    ``python/`` (CDK's ``PythonLayerVersion``); ``runtime`` is Lambda's runtime name
+    (``python3.12``). The packages the code and layers declare (requirements.txt) are
+    installed into the environment `relay start` builds for them, once, and cached.
     """
     name = function_name or re.sub(r"[^A-Za-z0-9_-]+", "-", handler).strip("-")[:64]
     config = FunctionConfig(
@@ -40,6 +46,8 @@ def invoke_handler(
         handler=handler,
         code_dir=Path(code_dir),
         layers=tuple(Path(p) for p in layers),
+        source_layers=tuple(Path(p) for p in source_layers),
+        runtime=runtime,
         environment=dict(environment or {}),
         timeout=timeout,
         memory_mb=memory_mb,
@@ -49,7 +57,7 @@ def invoke_handler(
 
 
 async def _invoke_once(config: FunctionConfig, payload: bytes) -> InvocationResult:
-    async with LocalRuntime(watch=False, spares=0) as runtime:
+    async with LocalRuntime(watch=False, spares=0, envs=EnvBuilder()) as runtime:
         runtime.configure(config)
         return await runtime.invoke(config.name, payload)
 

@@ -39,6 +39,10 @@ class InvocationContext:
     handler: str = ""
     code_dir: str = ""
     layers: tuple[str, ...] = ()
+    #: PythonLayerVersion folders (their contents go under python/) and Lambda's runtime name:
+    #: without them a replay misses the layer's modules and the function's own packages
+    source_layers: tuple[str, ...] = ()
+    runtime: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,5 +170,7 @@ def _context_of(config: Any, function_path: str, fields: dict[str, Any]) -> Invo
         handler=config.handler,
         code_dir=str(config.code_dir),
         layers=tuple(str(p) for p in config.layers),
+        source_layers=tuple(str(p) for p in config.source_layers),
+        runtime=config.runtime,
         **fields,
     )

@@ -28,6 +28,7 @@ from relay.testing import error_of, invoke_handler
 HERE = Path(__file__).parent
 CODE_DIR = HERE / {code_dir!r}
 LAYERS = [{layers}]
+SOURCE_LAYERS = [{source_layers}]
 HANDLER = {handler!r}
 # The function's environment variables were never recorded: add what the handler reads.
 ENVIRONMENT: dict[str, str] = {{}}
@@ -37,8 +38,8 @@ EVENT = {event}
 
 def {test_name}():
     {docstring}result = invoke_handler(
-        HANDLER, CODE_DIR, EVENT, layers=LAYERS, environment=ENVIRONMENT,
-        timeout={timeout!r}, memory_mb={memory!r},
+        HANDLER, CODE_DIR, EVENT, layers=LAYERS, source_layers=SOURCE_LAYERS,
+        environment=ENVIRONMENT, runtime={runtime!r}, timeout={timeout!r}, memory_mb={memory!r},
     )
 {asserts}'''
 
@@ -58,7 +59,9 @@ def render_test(record: dict[str, Any], test_file: Path) -> str:
         time=record.get("time", ""),
         masked=masked,
         code_dir=_relative(function["code_dir"], here),
-        layers=", ".join(f"HERE / {_relative(p, here)!r}" for p in function.get("layers") or []),
+        layers=_folders(function.get("layers"), here),
+        source_layers=_folders(function.get("source_layers"), here),
+        runtime=function.get("runtime") or "",
         handler=handler,
         event=_literal(record.get("event")),
         expected=expected,
@@ -68,6 +71,10 @@ def render_test(record: dict[str, Any], test_file: Path) -> str:
         memory=int(context.get("memory_mb") or 128),
         asserts=asserts,
     )
+
+
+def _folders(paths: list[str] | None, here: Path) -> str:
+    return ", ".join(f"HERE / {_relative(p, here)!r}" for p in paths or [])
 
 
 def write_test(record: dict[str, Any], test_file: Path) -> Path:

@@ -13,7 +13,7 @@ from relay.observe.invocations import InvocationEvent
 from relay.record.redact import may_need_masking, redact
 from relay.record.triggers import guess_trigger
 
-_FUNCTION_KEYS = ("handler", "code_dir", "layers", "function_path")
+_FUNCTION_KEYS = ("handler", "code_dir", "layers", "source_layers", "runtime", "function_path")
 #: A recording larger than this keeps its event and result out, with their size (store.py
 #: checks the encoded line; ``to_record`` skips payloads whose bytes alone are over it).
 MAX_RECORD_BYTES = 2 * 1024 * 1024
@@ -70,6 +70,7 @@ def to_record(
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
     function["layers"] = list(function["layers"] or [])
+    function["source_layers"] = list(function["source_layers"] or [])
     trigger = context.pop("trigger", None) or guess_trigger(guess)
     record: dict[str, Any] = {
         "id": record_id(event),

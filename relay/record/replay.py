@@ -1,7 +1,8 @@
 """`relay replay ID`: re-run a recorded invocation on this machine, with no cloud at all.
 
 The handler runs in relay's local runtime with the recorded event and the recorded
-function's handler, code folder, layers, timeout and memory. Environment values and role
+function's handler, code folder, layers, runtime, timeout and memory, in the environment
+`relay start` builds for it (its requirements). Environment values and role
 credentials were never recorded, so the handler gets none (it may still reach AWS through
 your own shell's credentials only if it builds its own session). With --watch, every save
 runs it again: fix a bug against the very event that broke.
@@ -18,6 +19,7 @@ from typing import Any
 from relay.record.differences import differences
 from relay.record.recording import decode_payload, event_bytes
 from relay.runtime import FunctionConfig, InvocationResult, LocalRuntime
+from relay.runtime.envs import EnvBuilder
 
 #: After a save, this much quiet before re-running (an editor's write-then-rename).
 SETTLE_S = 0.05
@@ -48,6 +50,10 @@ def replay_config(
         handler=handler,
         code_dir=Path(code_dir),
         layers=tuple(Path(p) for p in function.get("layers") or () if Path(p).is_dir()),
+        source_layers=tuple(
+            Path(p) for p in function.get("source_layers") or () if Path(p).is_dir()
+        ),
+        runtime=function.get("runtime") or "",
         environment=environment or {},
         timeout=float(context.get("timeout_s") or 3.0),
         memory_mb=int(context.get("memory_mb") or 128),
@@ -106,7 +112,12 @@ async def _replay(record: dict[str, Any], watch: bool, environment: dict[str, st
         from relay.commands.run import stop_on_signals
 
         stop_on_signals()
-    async with LocalRuntime(watch=watch, spares=1 if watch else 0, on_log=log) as runtime:
+    # the function's own packages (requirements.txt of its code and layers), as relay start
+    # builds them: the same cached environment
+    envs = EnvBuilder(progress=lambda line: print(f"relay: {line}", file=sys.stderr, flush=True))
+    async with LocalRuntime(
+        watch=watch, spares=1 if watch else 0, on_log=log, envs=envs
+    ) as runtime:
         result = await replay_once(runtime, record, environment)
         _report(record, result)
         if not watch:
