@@ -394,24 +394,28 @@ def sam_tool() -> Tool:
     )
 
 
-def limit_tool() -> Tool:
+def _port_file_tool(name: str, flag: str, ready: str, note: str = "") -> Tool:
+    """A server of this file's (``flag``) that writes its port to a file in the workdir."""
     return Tool(
-        name="limit (asyncio front)",
-        command=[sys.executable, str(Path(__file__).resolve()), "--limit-server", "port"],
-        ready=r"limit server ready",
+        name=name,
+        command=[sys.executable, str(Path(__file__).resolve()), flag, "port"],
+        ready=ready,
         url=lambda workdir: f"http://127.0.0.1:{(workdir / 'port').read_text()}/echo",
         reload=False,
+        note=note,
     )
+
+
+def limit_tool() -> Tool:
+    return _port_file_tool("limit (asyncio front)", "--limit-server", r"limit server ready")
 
 
 def floor_tool() -> Tool:
     """bench/runtime_floor.py: stock awslambdaric behind the thinnest fronts (no features)."""
-    return Tool(
-        name="floor (awslambdaric, bare fronts)",
-        command=[sys.executable, str(Path(__file__).resolve()), "--runtime-floor", "port"],
-        ready=r"runtime floor ready",
-        url=lambda workdir: f"http://127.0.0.1:{(workdir / 'port').read_text()}/echo",
-        reload=False,
+    return _port_file_tool(
+        "floor (awslambdaric, bare fronts)",
+        "--runtime-floor",
+        r"runtime floor ready",
         note="what any tool running AWS's runtime client costs at least: relay's design "
         "without relay's work",
     )

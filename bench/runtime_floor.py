@@ -78,12 +78,11 @@ class Workers:
         return result
 
 
-class RuntimeConnection(asyncio.Protocol):
-    """/next and /response of one runtime (its own port, as relay gives each worker)."""
+class _Http(asyncio.Protocol):
+    """One kept-alive HTTP/1.1 connection: each complete request to ``handle``."""
 
-    def __init__(self, workers: Workers) -> None:
-        self.workers = workers
-        self.parser = http1.RequestParser(max_body=MAX_BODY)
+    def __init__(self, max_body: int = http1.MAX_BODY) -> None:
+        self.parser = http1.RequestParser(max_body=max_body)
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,17 +91,31 @@ class RuntimeConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
         while (request := self.parser.next()) is not None:
-            if request.target.endswith("/next"):
-                if self.workers.waiting:
-                    self.send(*self.workers.waiting.popleft())
-                else:
-                    self.workers.idle.append(self)
-            else:  # /invocation/<id>/response
-                request_id = request.target[len(PREFIX) :].split("/", 1)[0]
-                self.workers.busy -= 1
-                self.workers.results.pop(request_id).set_result(request.body)
-                assert self.transport is not None
-                self.transport.write(http1.encode_response(202, b"{}"))
+            self.handle(request)
+
+    def handle(self, request: http1.Request) -> None:
+        raise NotImplementedError
+
+
+class RuntimeConnection(_Http):
+    """/next and /response of one runtime (its own port, as relay gives each worker)."""
+
+    def __init__(self, workers: Workers) -> None:
+        super().__init__(MAX_BODY)
+        self.workers = workers
+
+    def handle(self, request: http1.Request) -> None:
+        if request.target.endswith("/next"):
+            if self.workers.waiting:
+                self.send(*self.workers.waiting.popleft())
+            else:
+                self.workers.idle.append(self)
+        else:  # /invocation/<id>/response
+            request_id = request.target[len(PREFIX) :].split("/", 1)[0]
+            self.workers.busy -= 1
+            self.workers.results.pop(request_id).set_result(request.body)
+            assert self.transport is not None
+            self.transport.write(http1.encode_response(202, b"{}"))
 
     def send(self, request_id: str, event: bytes) -> None:
         deadline = str(int(time.time() * 1000) + 30_000)
@@ -117,23 +130,17 @@ class RuntimeConnection(asyncio.Protocol):
         self.transport.write(http1.encode_response(200, event, headers))
 
 
-class Front(asyncio.Protocol):
+class Front(_Http):
     """A function URL: the request as a payload 2.0 event, the result as the response."""
 
     def __init__(self, workers: Workers, domain: str) -> None:
+        super().__init__()
         self.workers = workers
         self.domain = domain
-        self.parser = http1.RequestParser()
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.parser.feed(data)
-        while (request := self.parser.next()) is not None:
-            event = json.dumps(self.event(request)).encode()
-            self.workers.invoke(event).add_done_callback(self.answer)
+    def handle(self, request: http1.Request) -> None:
+        event = json.dumps(self.event(request)).encode()
+        self.workers.invoke(event).add_done_callback(self.answer)
 
     def event(self, request: http1.Request) -> dict[str, object]:
         path, _, query = request.target.partition("?")

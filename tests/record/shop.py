@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,6 +21,17 @@ from tests.e2e.relay_process import RelayProcess, connected, lambda_client, read
 
 APP = Path(__file__).parent / "app"
 STAGE = "rec"
+
+
+def relay_command(app: Path, stage: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A relay command as a developer runs it in the app's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "relay", *args, "--stage", stage, "--app", str(app)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=app,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from tests.record.shop import (
     function_url,
     invoke,
     post,
+    relay_command,
     wait_for_record,
 )
 
@@ -29,13 +30,7 @@ ENV_SECRET = "sk_live_planted_env_secret_8d1f"
 
 
 def relay(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", *args, "--stage", STAGE, "--app", str(app)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=app,
-    )
+    return relay_command(app, STAGE, *args)
 
 
 def pytest_file(test_file: Path) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from relay.observe.invocations import InvocationEvent, context_of
 from relay.record.recording import to_record
 from relay.record.store import EventStore, events_dir
 from relay.runtime import FunctionConfig
+from tests.record.shop import relay_command
 
 STAGE = "dev"
 
@@ -65,13 +66,7 @@ def _recorded(project: Path, config: FunctionConfig) -> dict:
 
 
 def _relay(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", *args, "--stage", STAGE, "--app", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=project,
-    )
+    return relay_command(project, STAGE, *args)
 
 
 def test_the_recording_names_the_python_layer_and_the_runtime(tmp_path: Path) -> None:
