@@ -69,8 +69,8 @@ def to_record(
     # a shallow copy (its fields are scalars and a tuple): asdict's deep copy cost more
     context = dict(vars(event.context)) if event.context else {"function_name": event.function}
     function = {key: context.pop(key, "") for key in _FUNCTION_KEYS}
-    function["layers"] = list(function["layers"] or [])
-    function["source_layers"] = list(function["source_layers"] or [])
+    for key in ("layers", "source_layers"):
+        function[key] = list(function[key] or [])
     trigger = context.pop("trigger", None) or guess_trigger(guess)
     record: dict[str, Any] = {
         "id": record_id(event),

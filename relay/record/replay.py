@@ -49,16 +49,19 @@ def replay_config(
         name=function.get("name") or "replay",
         handler=handler,
         code_dir=Path(code_dir),
-        layers=tuple(Path(p) for p in function.get("layers") or () if Path(p).is_dir()),
-        source_layers=tuple(
-            Path(p) for p in function.get("source_layers") or () if Path(p).is_dir()
-        ),
+        layers=_folders(function.get("layers")),
+        source_layers=_folders(function.get("source_layers")),
         runtime=function.get("runtime") or "",
         environment=environment or {},
         timeout=float(context.get("timeout_s") or 3.0),
         memory_mb=int(context.get("memory_mb") or 128),
         region=context.get("region") or "us-east-1",
     )
+
+
+def _folders(paths: list[str] | None) -> tuple[Path, ...]:
+    """The recorded layer folders that still exist here."""
+    return tuple(Path(p) for p in paths or () if Path(p).is_dir())
 
 
 def compare(record: dict[str, Any], result: InvocationResult) -> list[str]:
